@@ -1,0 +1,157 @@
+"""The adapter interface, the shared polling loop, and the plugin contract adapters register with.
+
+Lifecycle an adapter promises (the supervisor relies on it)::
+
+    async with plugin.create(equipment, resources) as adapter:   # connect; raises DeviceError
+        async for batch in adapter.batches():                     # until cancelled or DeviceError
+            ...commit batch durably...
+            await adapter.acknowledge(batch)                       # only after the commit
+    # exit closes, idempotently, whatever happened
+
+An adapter knows its protocol and nothing of records, journals or retries: it raises a DeviceError
+subclass and the supervisor decides what happens next. Request/response devices subclass
+:class:`PollingAdapter` and write only ``read_once``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
+
+from gateway.records import ReadingBatch
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from gateway.config import EquipmentConfig
+    from gateway.points import DeviceMap
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One device seen through one protocol."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def batches(self) -> AsyncIterator[ReadingBatch]:
+        """Yield what the device says, one batch per read or message, until cancelled."""
+        ...
+
+    async def acknowledge(self, batch: ReadingBatch) -> None:
+        """Tell the device a batch is durable (pop a queue, send an ACK). Called once per batch."""
+        ...
+
+
+class PollingAdapter(ABC):
+    """Base for request/response devices: subclasses connect, close and ``read_once``.
+
+    The loop keeps a fixed rate against the monotonic clock: a slow read delays the next one but
+    never makes the loop catch up with a burst, and missed ticks are skipped, not queued.
+    """
+
+    def __init__(self, *, poll_interval_s: float) -> None:
+        self.poll_interval_s = poll_interval_s
+        self._open = False
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the link; raise CommunicationError when the device cannot be reached."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the link. Must be safe to call twice and after a failed connect."""
+
+    @abstractmethod
+    async def read_once(self) -> ReadingBatch | None:
+        """One request/response cycle. None means the device had nothing new (not an error)."""
+
+    async def acknowledge(self, batch: ReadingBatch) -> None:
+        """Most polled devices need no acknowledgement."""
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.connect()
+        except BaseException:
+            await self.close()
+            raise
+        self._open = True
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._open = False
+        await self.close()
+
+    async def batches(self) -> AsyncIterator[ReadingBatch]:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            batch = await self.read_once()
+            if batch is not None:
+                yield batch
+            next_tick += self.poll_interval_s
+            now = loop.time()
+            if next_tick < now:  # fell behind: skip the missed ticks rather than burst
+                next_tick = now + self.poll_interval_s - (now - next_tick) % self.poll_interval_s
+            await asyncio.sleep(next_tick - now)
+
+
+class SharedResources:
+    """Connections that several devices share, such as one RS-485 line with many unit ids.
+
+    Owned by the runtime, closed when it stops. Keys are chosen by the adapter (e.g. the serial
+    port path), so the core shares without knowing what it shares.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[Hashable, Any] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._lock = asyncio.Lock()
+
+    async def get(self, key: Hashable, factory: Callable[[], AbstractAsyncContextManager[T]]) -> T:
+        """The resource for ``key``, entered on first use and kept until :meth:`aclose`."""
+        async with self._lock:
+            if key not in self._items:
+                self._items[key] = await self._stack.enter_async_context(factory())
+            return self._items[key]  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            self._items.clear()
+            await self._stack.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class AdapterPlugin(Protocol):
+    """What an adapter package exposes under the ``cgt_gateway.adapters`` entry point group."""
+
+    #: The ``kind:`` of equipment entries this plugin serves, e.g. "modbus".
+    kind: str
+    #: The pydantic model of one equipment entry of this kind (subclass of EquipmentConfig).
+    config_model: type[BaseModel]
+
+    def device_map(self, equipment: EquipmentConfig) -> DeviceMap:
+        """The device's points (loaded by the config model, so errors surfaced at load)."""
+        ...
+
+    def create(self, equipment: EquipmentConfig, resources: SharedResources) -> Adapter:
+        """A new, unconnected adapter for one equipment entry."""
+        ...
+

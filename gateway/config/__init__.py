@@ -1,0 +1,33 @@
+"""Site configuration: strict models, YAML with located errors, and the hash that pins a config."""
+
+from gateway.config._load import PROJECT_CONFIG_DIR, LoadedSite, load_site, site_model, substitute
+from gateway.config._models import (
+    STRICT,
+    EquipmentConfig,
+    GatewaySection,
+    JournalConfig,
+    ParticleLimitsConfig,
+    SimulatorEntry,
+    SiteBase,
+    SupervisorConfig,
+    resolve_path,
+)
+from gateway.config._yaml import YamlDocument
+
+__all__ = [
+    "PROJECT_CONFIG_DIR",
+    "STRICT",
+    "EquipmentConfig",
+    "GatewaySection",
+    "JournalConfig",
+    "LoadedSite",
+    "ParticleLimitsConfig",
+    "SimulatorEntry",
+    "SiteBase",
+    "SupervisorConfig",
+    "YamlDocument",
+    "load_site",
+    "resolve_path",
+    "site_model",
+    "substitute",
+]

@@ -1,0 +1,159 @@
+"""Load a site file: YAML → models of the installed adapters → device maps, with located errors."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import orjson
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from gateway.adapter import AdapterPlugin
+from gateway.config._models import EquipmentConfig, SiteBase
+from gateway.config._yaml import YamlDocument
+from gateway.errors import ConfigError
+from gateway.points import DeviceMap
+
+#: ``${sim.NAME.ATTR}`` stands for an endpoint of a simulator the config starts itself (demo, OQ).
+PLACEHOLDER = re.compile(r"\$\{sim\.([A-Za-z0-9._-]+?)\.(host|port|serial_path|endpoint)\}")
+#: What check-config puts in place of a placeholder when no simulator runs.
+STAND_INS: dict[str, Any] = {"host": "127.0.0.1", "port": 1502, "serial_path": "/dev/null", "endpoint": ""}
+
+#: Where the project's own register maps, tag maps and limit tables live.
+PROJECT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+@dataclass(frozen=True)
+class LoadedSite:
+    """A validated site file with everything it refers to, and the hash that pins it."""
+
+    path: Path
+    site: Any  # the dynamic SiteConfig model
+    maps: dict[str, DeviceMap]
+    config_hash: str
+    plugins: dict[str, AdapterPlugin] = field(repr=False)
+
+    @property
+    def equipment(self) -> list[EquipmentConfig]:
+        return list(self.site.equipment)
+
+    def equipment_by_id(self, equipment_id: str) -> EquipmentConfig:
+        for eq in self.site.equipment:
+            if eq.id == equipment_id:
+                return eq  # type: ignore[no-any-return]
+        known = ", ".join(eq.id for eq in self.site.equipment) or "none"
+        raise ConfigError(f"{self.path}: no equipment {equipment_id!r} (configured: {known})")
+
+
+def site_model(plugins: dict[str, AdapterPlugin]) -> type[BaseModel]:
+    """The site file's model with a discriminated union over the installed adapters' configs."""
+    models = tuple(p.config_model for p in plugins.values())
+    if not models:
+        item: Any = EquipmentConfig
+    elif len(models) == 1:
+        item = models[0]
+    else:
+        item = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 - runtime tuple
+    return create_model(
+        "SiteConfig",
+        __base__=SiteBase,
+        equipment=(list[item], Field(default_factory=list, description="the equipment this gateway reads")),
+    )
+
+
+def substitute(data: Any, endpoints: dict[str, dict[str, Any]] | None) -> Any:
+    """Replace simulator placeholders; with ``endpoints=None`` use stand-ins (checking, not running)."""
+    if isinstance(data, dict):
+        return {k: substitute(v, endpoints) for k, v in data.items()}
+    if isinstance(data, list):
+        return [substitute(v, endpoints) for v in data]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def value(match: re.Match[str]) -> Any:
+        name, attr = match.group(1), match.group(2)
+        if endpoints is None:
+            return STAND_INS[attr]
+        if name not in endpoints:
+            raise ConfigError(f"placeholder {match.group(0)} names no simulator of this config")
+        return endpoints[name][attr]
+
+    whole = PLACEHOLDER.fullmatch(data)
+    if whole:  # keep the type: a port stays an int
+        return value(whole)
+    return PLACEHOLDER.sub(lambda m: str(value(m)), data)
+
+
+def load_site(
+    path: Path,
+    plugins: dict[str, AdapterPlugin],
+    *,
+    sim_endpoints: dict[str, dict[str, Any]] | None = None,
+) -> LoadedSite:
+    """Load and check a site file. Raises ConfigError listing every problem, one line each."""
+    path = Path(path)
+    doc = YamlDocument(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{path}:1: (top level): expected a mapping with gateway: and equipment:")
+    _check_kinds(doc, plugins)
+    data = substitute(doc.data, sim_endpoints)
+    context = {"config_dir": path.parent.resolve(), "project_config_dir": PROJECT_CONFIG_DIR}
+    try:
+        site = site_model(plugins).model_validate(data, context=context)
+    except ValidationError as exc:
+        raise doc.errors(exc) from None
+    problems = _check_unique(doc, site)
+    maps: dict[str, DeviceMap] = {}
+    for i, eq in enumerate(site.equipment):
+        try:
+            maps[eq.id] = plugins[eq.kind].device_map(eq)
+        except ConfigError as exc:
+            line, where = doc.locate(("equipment", i))
+            problems += [f"{path}:{line}: {where}: {p}" for p in exc.problems]
+    if problems:
+        raise ConfigError(problems)
+    return LoadedSite(path=path, site=site, maps=maps, config_hash=_hash(doc.data, maps), plugins=plugins)
+
+
+def _check_kinds(doc: YamlDocument, plugins: dict[str, AdapterPlugin]) -> None:
+    equipment = doc.data.get("equipment") or []
+    if not isinstance(equipment, list):
+        return  # the model reports the type error with its line
+    installed = ", ".join(sorted(plugins)) or "none"
+    problems = []
+    for i, entry in enumerate(equipment):
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if isinstance(entry, dict) and kind not in plugins:
+            line, where = doc.locate(("equipment", i, "kind"))
+            said = "no kind given" if kind is None else f"unknown kind {kind!r}"
+            problems.append(f"{doc.path}:{line}: {where}: {said} (installed adapters: {installed})")
+    if problems:
+        raise ConfigError(problems)
+
+
+def _check_unique(doc: YamlDocument, site: Any) -> list[str]:
+    problems, seen = [], set()
+    for i, eq in enumerate(site.equipment):
+        if eq.id in seen:
+            line, where = doc.locate(("equipment", i, "id"))
+            problems.append(f"{doc.path}:{line}: {where}: equipment id {eq.id!r} is used twice")
+        seen.add(eq.id)
+    names = [s.name for s in site.simulators]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            line, where = doc.locate(("simulators", i, "name"))
+            problems.append(f"{doc.path}:{line}: {where}: simulator name {name!r} is used twice")
+    return problems
+
+
+def _hash(data: Any, maps: dict[str, DeviceMap]) -> str:
+    """sha256 of what the config says (site plus every map it loads), not of its comments or layout.
+
+    Simulator placeholders are hashed as written, so a demo's hash does not change with the ports
+    its simulators happen to bind.
+    """
+    body = {"site": data, "maps": {k: m.model_dump(mode="json") for k, m in sorted(maps.items())}}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()

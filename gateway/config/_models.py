@@ -1,0 +1,118 @@
+"""The site file's models. Adapters extend :class:`EquipmentConfig` with their wire fields.
+
+Strict on purpose: an unknown key, a missing unit or a bad range is an error at load with the YAML
+line, never a silently adjusted value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from gateway.records import Isa95Path
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+
+STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths in a site file are relative to that file, whatever the working directory."""
+    base = (info.context or {}).get("config_dir")
+    if value.is_absolute() or base is None:
+        return value
+    return (Path(base) / value).resolve()
+
+
+class ParticleLimitsConfig(BaseModel):
+    """Which limit table applies to a counter's location, and the site's alert limits."""
+
+    model_config = STRICT
+
+    table: str = Field(
+        default="eu-gmp-annex1-2022",
+        description="limit table under config/limits/ (action limits by grade and state)",
+    )
+    grade: Literal["A", "B", "C", "D"]
+    state: Literal["at_rest", "in_operation"] = Field(
+        description="the room state the limits are taken for; at-rest and in-operation limits differ"
+    )
+    alert_limits_per_m3: dict[float, float] = Field(
+        default_factory=dict,
+        description="site alert limits by particle size in µm (e.g. {0.5: 2000}); set from PQ/trend data",
+    )
+    alert_fraction: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="alert limit as a fraction of the action limit, for sizes without an explicit alert limit",
+    )
+
+
+class EquipmentConfig(BaseModel):
+    """What every equipment entry has, whatever protocol reaches it."""
+
+    model_config = STRICT
+
+    id: Identifier = Field(description="equipment id, unique in the site file; appears in every record")
+    equipment_class: Identifier = Field(
+        alias="class", description="equipment class, e.g. particle_counter, cell_processor"
+    )
+    kind: str = Field(description="the adapter that reaches it: modbus, opcua, serial, visa")
+    isa95: Isa95Path | None = None
+    enabled: bool = True
+    poll_interval_s: float = Field(default=1.0, gt=0, le=86_400, description="seconds between reads")
+    particle_limits: ParticleLimitsConfig | None = Field(
+        default=None, description="limits to evaluate on a particle counter's concentrations"
+    )
+
+
+class GatewaySection(BaseModel):
+    model_config = STRICT
+
+    id: Identifier = Field(description="this gateway's id: half of every record's idempotency key")
+    description: str = ""
+
+
+class JournalConfig(BaseModel):
+    model_config = STRICT
+
+    path: Path = Field(default=Path("data/journal.sqlite"), description="SQLite file, relative to this file")
+    synchronous: Literal["full", "normal", "extra"] = Field(
+        default="full",
+        description="full: a record is committed only when it is on disk; normal survives a crash, not a power loss",
+    )
+
+    _resolve = field_validator("path")(resolve_path)
+
+
+class SupervisorConfig(BaseModel):
+    model_config = STRICT
+
+    backoff_initial_s: float = Field(default=1.0, gt=0, description="first wait after a failure")
+    backoff_max_s: float = Field(default=30.0, gt=0, description="cap of the exponential backoff")
+    backoff_jitter: float = Field(default=0.2, ge=0, le=1, description="± fraction of random jitter per wait")
+
+
+class SimulatorEntry(BaseModel):
+    """A simulator the gateway starts in-process (demo and qualification only)."""
+
+    model_config = STRICT
+
+    name: Identifier
+    kind: str = Field(description="simulator kind, e.g. particle-counter")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SiteBase(BaseModel):
+    """The site file without its equipment; the loader adds the equipment union of the installed adapters."""
+
+    model_config = STRICT
+
+    gateway: GatewaySection
+    journal: JournalConfig = JournalConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+    simulators: list[SimulatorEntry] = Field(default_factory=list)

@@ -1,0 +1,92 @@
+"""RawReading → engineering value with unit and quality, by the device map. Never clamps, never drops.
+
+A value outside its valid range is kept as read and flagged Uncertain_EngineeringUnitsExceeded; an
+unknown state code is kept as the code and flagged; a point the map does not know is journalled as
+Bad_ConfigurationError under ``unmapped.<point>``. What the device said always reaches the journal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gateway.points import DeviceMap, PointSpec
+from gateway.records import Kind, Quality, RawReading
+
+
+@dataclass(slots=True)
+class Normalised:
+    """One point's engineering value, before it becomes a record draft."""
+
+    reading: RawReading
+    spec: PointSpec | None
+    value: bool | int | float | str | None
+    quality: Quality
+    detail: str | None
+
+    @property
+    def parameter(self) -> str:
+        if self.spec is None:
+            return f"unmapped.{self.reading.point}"
+        return self.spec.parameter or self.reading.point
+
+    @property
+    def journalled(self) -> bool:
+        """Internal points (parameter: null) feed derivations but are not records of their own."""
+        return self.spec is None or self.spec.parameter is not None
+
+
+def normalise_reading(reading: RawReading, spec: PointSpec | None) -> Normalised:
+    """Scale, offset, state names and range check for one reading."""
+    if spec is None:
+        return Normalised(
+            reading, None, _plain(reading.value), Quality.BAD_CONFIGURATION_ERROR,
+            f"point {reading.point!r} is not in the device map",
+        )
+    raw, quality, detail = reading.value, reading.quality, reading.detail
+    if raw is None or isinstance(raw, str):
+        return Normalised(reading, spec, raw, quality, detail)
+    if isinstance(raw, bool):
+        return Normalised(reading, spec, raw, quality, detail)
+    if spec.states is not None:
+        name = spec.states.get(int(raw))
+        if name is None:
+            return Normalised(
+                reading, spec, int(raw), quality.worst(Quality.UNCERTAIN),
+                _join(detail, f"state code {raw} is not in the map"),
+            )
+        return Normalised(reading, spec, name, quality, detail)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return Normalised(
+            reading, spec, None, Quality.BAD_DECODING_ERROR, _join(detail, f"device sent {raw} (not a number)")
+        )
+    value: int | float = raw
+    if spec.scale != 1.0 or spec.offset != 0.0:
+        value = raw * spec.scale + spec.offset
+    if spec.valid_max is not None and value > spec.valid_max:
+        quality = quality.worst(Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED)
+        detail = _join(detail, f"{value:g} is above the valid maximum {spec.valid_max:g}")
+    elif spec.valid_min is not None and value < spec.valid_min:
+        quality = quality.worst(Quality.UNCERTAIN_ENGINEERING_UNITS_EXCEEDED)
+        detail = _join(detail, f"{value:g} is below the valid minimum {spec.valid_min:g}")
+    return Normalised(reading, spec, value, quality, detail)
+
+
+def normalise_batch(readings: list[RawReading], device_map: DeviceMap) -> dict[str, Normalised]:
+    """Every reading of one device read, by point name."""
+    points = device_map.points
+    return {r.point: normalise_reading(r, points.get(r.point)) for r in readings}
+
+
+def kind_of(item: Normalised) -> Kind:
+    return item.spec.kind if item.spec is not None else Kind.MEASUREMENT
+
+
+def _plain(value: object) -> bool | int | float | str | None:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second

@@ -1,0 +1,151 @@
+"""One equipment's path from a ReadingBatch to journal-ready drafts: normalise, derive, judge limits.
+
+Also writes the gaps: when the link is lost every parameter of the equipment gets a bad-quality
+record and a ``communication`` event says why, so a reader of the journal sees the outage as data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from gateway.config import EquipmentConfig
+from gateway.limits import ALARM_VALUES, LimitMonitor, ParticleLimits
+from gateway.normalise import Normalised, kind_of, normalise_batch
+from gateway.particles import UNIT as CONCENTRATION_UNIT
+from gateway.particles import concentration_parameter, concentrations
+from gateway.points import DeviceMap
+from gateway.records import Kind, Quality, ReadingBatch, RecordDraft, utc_now
+
+#: A draft and the raw wire bytes it came from; the journal commits both.
+Entry = tuple[RecordDraft, bytes | None]
+
+_DRAFTS = TypeAdapter(list[RecordDraft])
+
+
+class EquipmentPipeline:
+    """Stateful per equipment: limit levels and the last source of each parameter live here."""
+
+    def __init__(
+        self,
+        equipment: EquipmentConfig,
+        device_map: DeviceMap,
+        config_hash: str,
+        limits: ParticleLimits | None = None,
+    ) -> None:
+        self.equipment = equipment
+        self.device_map = device_map
+        self.monitor = LimitMonitor(limits) if limits is not None else None
+        self._base: dict[str, Any] = {
+            "equipment_id": equipment.id,
+            "equipment_class": equipment.equipment_class,
+            "isa95": equipment.isa95,
+            "config_hash": config_hash,
+        }
+        self._sources: dict[str, str] = {}
+
+    @property
+    def parameters(self) -> list[str]:
+        """Every parameter this equipment journals, including derived concentrations."""
+        names = [p.parameter for p in self.device_map.points.values() if p.parameter is not None]
+        if self.device_map.particle_counter is not None:
+            names += [concentration_parameter(c.size_um) for c in self.device_map.particle_counter.channels]
+        return names
+
+    def process(self, batch: ReadingBatch) -> list[Entry]:
+        """Drafts for one device read, in a stable order: events, points, concentrations, alarms."""
+        rows: list[dict[str, Any]] = []
+        raws: list[bytes | None] = []
+        gateway_time = batch.readings[0].gateway_time if batch.readings else None
+        for name, detail in batch.events:
+            rows.append(self._event("device_event", name, detail, gateway_time or utc_now(), None))
+            raws.append(None)
+        values = normalise_batch(batch.readings, self.device_map)
+        for item in values.values():
+            if item.journalled:
+                rows.append(self._row(item))
+                raws.append(item.reading.raw)
+        pc = self.device_map.particle_counter
+        if pc is not None and values:
+            concs = concentrations(pc, values)
+            for conc in concs:
+                rows.append(self._derived(conc.channel, conc.parameter, conc.value, conc.quality, conc.detail,
+                                          kind=Kind.MEASUREMENT, unit=CONCENTRATION_UNIT))
+                raws.append(None)
+            if self.monitor is not None:
+                for alarm in self.monitor.evaluate(concs):
+                    ch = alarm.concentration.channel
+                    rows.append(self._derived(ch, alarm.concentration.parameter, ALARM_VALUES[alarm.level],
+                                              Quality.GOOD, alarm.detail, kind=Kind.ALARM, unit=None))
+                    raws.append(None)
+        return list(zip(_DRAFTS.validate_python(rows), raws, strict=True))
+
+    def communication_lost(self, quality: Quality, detail: str, at: datetime) -> list[Entry]:
+        """The gap as data: a ``lost`` event, then every parameter bad from ``at`` on."""
+        rows = [self._event("communication", "lost", detail, at, quality)]
+        for parameter in self.parameters:
+            rows.append({
+                **self._base,
+                "parameter": parameter,
+                "source": self._sources.get(parameter, f"equipment://{self.equipment.id}/{parameter}"),
+                "kind": Kind.MEASUREMENT,
+                "value": None,
+                "quality": quality,
+                "gateway_time": at,
+                "detail": detail,
+            })
+        return [(d, None) for d in _DRAFTS.validate_python(rows)]
+
+    def communication_restored(self, detail: str, at: datetime) -> list[Entry]:
+        return [(d, None) for d in _DRAFTS.validate_python([self._event("communication", "restored", detail, at)])]
+
+    def _row(self, item: Normalised) -> dict[str, Any]:
+        """A record of a point, as normalised."""
+        return self._derived(
+            item, item.parameter, item.value, item.quality, item.detail,
+            kind=kind_of(item), unit=item.spec.unit if item.spec else None,
+        )
+
+    def _derived(
+        self,
+        item: Normalised,
+        parameter: str,
+        value: Any,
+        quality: Quality,
+        detail: str | None,
+        *,
+        kind: Kind,
+        unit: str | None,
+    ) -> dict[str, Any]:
+        """A record computed from a point's reading: it keeps that reading's source and times."""
+        reading = item.reading
+        self._sources[parameter] = reading.source
+        return {
+            **self._base,
+            "parameter": parameter,
+            "source": reading.source,
+            "kind": kind,
+            "value": value,
+            "unit": unit,
+            "quality": quality,
+            "source_time": reading.source_time,
+            "gateway_time": reading.gateway_time,
+            "detail": detail,
+        }
+
+    def _event(
+        self, parameter: str, value: str, detail: str | None, at: datetime, quality: Quality | None = None
+    ) -> dict[str, Any]:
+        return {
+            **self._base,
+            "parameter": parameter,
+            "source": f"equipment://{self.equipment.id}",
+            "kind": Kind.EVENT,
+            "value": value,
+            "quality": quality or Quality.GOOD,
+            "gateway_time": at,
+            "detail": detail,
+        }
+

@@ -1,0 +1,175 @@
+"""The two data contracts: RawReading (adapter → core) and ProcessRecord (core → journal → sinks).
+
+A RawReading is what one point of one device said on the wire, already decoded to a native value
+by the adapter but not yet given a meaning. A RecordDraft is a normalised reading before the journal
+gives it identity and integrity; a ProcessRecord is a committed draft: `(gateway_id, seq)` is its
+idempotency key everywhere downstream and `hash` chains it to the record before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+
+SCHEMA_VERSION = 1
+
+
+class Quality(StrEnum):
+    """OPC UA status codes (Part 4 / Part 8 names), used for every protocol.
+
+    The prefix is the severity; the rest is the sub-code a reviewer reads to learn why.
+    """
+
+    GOOD = "Good"
+    UNCERTAIN = "Uncertain"
+    UNCERTAIN_LAST_USABLE_VALUE = "Uncertain_LastUsableValue"
+    UNCERTAIN_SENSOR_NOT_ACCURATE = "Uncertain_SensorNotAccurate"
+    UNCERTAIN_ENGINEERING_UNITS_EXCEEDED = "Uncertain_EngineeringUnitsExceeded"
+    UNCERTAIN_SUB_NORMAL = "Uncertain_SubNormal"
+    BAD = "Bad"
+    BAD_CONFIGURATION_ERROR = "Bad_ConfigurationError"
+    BAD_NOT_CONNECTED = "Bad_NotConnected"
+    BAD_DEVICE_FAILURE = "Bad_DeviceFailure"
+    BAD_SENSOR_FAILURE = "Bad_SensorFailure"
+    BAD_COMMUNICATION_ERROR = "Bad_CommunicationError"
+    BAD_OUT_OF_SERVICE = "Bad_OutOfService"
+    BAD_DECODING_ERROR = "Bad_DecodingError"
+    BAD_TIMEOUT = "Bad_Timeout"
+
+    @property
+    def severity(self) -> Literal["good", "uncertain", "bad"]:
+        return self.value.split("_", 1)[0].lower()  # type: ignore[return-value]
+
+    @property
+    def is_good(self) -> bool:
+        return self.severity == "good"
+
+    def worst(self, other: Quality) -> Quality:
+        """The worse of two qualities (bad < uncertain < good), keeping the first on a tie."""
+        order = {"good": 2, "uncertain": 1, "bad": 0}
+        return other if order[other.severity] < order[self.severity] else self
+
+
+class Kind(StrEnum):
+    """What a record is: a sampled value, a discrete state, something that happened, or an alarm."""
+
+    MEASUREMENT = "measurement"
+    STATE = "state"
+    EVENT = "event"
+    ALARM = "alarm"
+
+
+#: A reading's typed value. Strict: a number is never carried as a formatted string.
+Value = StrictBool | StrictInt | StrictFloat | StrictStr | None
+
+
+@dataclass(slots=True, frozen=True)
+class RawReading:
+    """One point of one device as the adapter read it.
+
+    A plain dataclass, not a model: adapters create many of these on the hot path and the core
+    validates once, when it builds the record.
+    """
+
+    equipment_id: str
+    #: The key of this point in the equipment's map (register map, tag map).
+    point: str
+    #: The device-native address as a URI, e.g. ``modbus+tcp://127.0.0.1:5020/1/input/8``.
+    source: str
+    value: Any
+    gateway_time: datetime
+    quality: Quality = Quality.GOOD
+    source_time: datetime | None = None
+    #: The bytes or registers as they came off the wire (ALCOA "original").
+    raw: bytes | None = None
+    #: Why the quality is not Good, in words, when the protocol says more than the status code.
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class ReadingBatch:
+    """What one read of a device returned, handed to the core as one unit.
+
+    The core commits the whole batch in one journal transaction and only then calls the adapter's
+    ``acknowledge`` with it, so a device-side acknowledgement (a queue pop, an ASTM ACK) never runs
+    ahead of durability. ``token`` is the adapter's own note of what to acknowledge.
+    """
+
+    equipment_id: str
+    readings: list[RawReading]
+    token: Any = None
+    #: Device-level facts of this read that are not points (e.g. "restarted": counter went back).
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+
+_MODEL = ConfigDict(frozen=True, extra="forbid", ser_json_timedelta="float")
+
+
+class Isa95Path(BaseModel):
+    """Where the equipment stands in the ISA-95 hierarchy."""
+
+    model_config = _MODEL
+
+    site: str
+    area: str
+    unit: str
+
+
+class RecordDraft(BaseModel):
+    """A normalised reading before it is committed: everything but identity and integrity."""
+
+    model_config = _MODEL
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    equipment_id: str
+    equipment_class: str
+    isa95: Isa95Path | None = None
+    parameter: str
+    source: str
+    kind: Kind
+    value: Value
+    unit: str | None = Field(default=None, description="UCUM code: Cel, %, /m3, [ft_i]3/min, s")
+    quality: Quality
+    source_time: AwareDatetime | None = None
+    gateway_time: AwareDatetime
+    clock_offset_s: float | None = Field(
+        default=None, description="source_time - gateway_time when the device clock was last compared"
+    )
+    lot_id: str | None = None
+    coi_id: str | None = None
+    din: str | None = None
+    process_step: str | None = None
+    detail: str | None = Field(default=None, description="one readable line saying why, for non-Good records")
+    config_hash: str
+
+
+class ProcessRecord(RecordDraft):
+    """A committed record. ``(gateway_id, seq)`` is unique and gap-free per gateway."""
+
+    gateway_id: str
+    seq: Annotated[int, Field(ge=1)]
+    prev_hash: str
+    hash: str
+
+
+def utc_now() -> datetime:
+    """The gateway clock, always aware UTC."""
+    return datetime.now(UTC)
+
+
+def utc_from_timestamp(seconds: float) -> datetime:
+    """A device's Unix time as an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, tz=UTC)
