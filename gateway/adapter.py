@@ -45,7 +45,11 @@ class Adapter(Protocol):
     ) -> None: ...
 
     def batches(self) -> AsyncIterator[ReadingBatch]:
-        """Yield what the device says, one batch per read or message, until cancelled."""
+        """Yield what the device says, one batch per read or message, until cancelled.
+
+        A batch with no readings means the device answered with nothing new; adapters yield one
+        at least once per poll interval so the supervisor knows the link is alive.
+        """
         ...
 
     async def acknowledge(self, batch: ReadingBatch) -> None:
@@ -60,8 +64,9 @@ class PollingAdapter(ABC):
     never makes the loop catch up with a burst, and missed ticks are skipped, not queued.
     """
 
-    def __init__(self, *, poll_interval_s: float) -> None:
+    def __init__(self, *, poll_interval_s: float, equipment_id: str = "") -> None:
         self.poll_interval_s = poll_interval_s
+        self.equipment_id = equipment_id
         self._open = False
 
     @abstractmethod
@@ -99,8 +104,9 @@ class PollingAdapter(ABC):
         next_tick = loop.time()
         while True:
             batch = await self.read_once()
-            if batch is not None:
-                yield batch
+            # An empty batch says "the device answered, nothing new": the supervisor counts it as
+            # a live link, so an idle but healthy device is never reported as lost.
+            yield batch if batch is not None else ReadingBatch(self.equipment_id, [])
             next_tick += self.poll_interval_s
             now = loop.time()
             if next_tick < now:  # fell behind: skip the missed ticks rather than burst

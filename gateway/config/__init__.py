@@ -1,5 +1,6 @@
 """Site configuration: strict models, YAML with located errors, and the hash that pins a config."""
 
+from gateway.config._limits import LimitTable, load_limit_table
 from gateway.config._load import PROJECT_CONFIG_DIR, LoadedSite, load_site, site_model, substitute
 from gateway.config._models import (
     STRICT,
@@ -20,12 +21,14 @@ __all__ = [
     "EquipmentConfig",
     "GatewaySection",
     "JournalConfig",
+    "LimitTable",
     "LoadedSite",
     "ParticleLimitsConfig",
     "SimulatorEntry",
     "SiteBase",
     "SupervisorConfig",
     "YamlDocument",
+    "load_limit_table",
     "load_site",
     "resolve_path",
     "site_model",

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from gateway.adapter import AdapterPlugin
+from gateway.config._limits import LimitTable, load_limit_table
 from gateway.config._models import EquipmentConfig, SiteBase
 from gateway.config._yaml import YamlDocument
 from gateway.errors import ConfigError
@@ -33,6 +34,8 @@ class LoadedSite:
     path: Path
     site: Any  # the dynamic SiteConfig model
     maps: dict[str, DeviceMap]
+    #: The limit table each equipment with ``particle_limits`` is judged by.
+    limit_tables: dict[str, LimitTable]
     config_hash: str
     plugins: dict[str, AdapterPlugin] = field(repr=False)
 
@@ -107,15 +110,27 @@ def load_site(
         raise doc.errors(exc) from None
     problems = _check_unique(doc, site)
     maps: dict[str, DeviceMap] = {}
+    tables: dict[str, LimitTable] = {}
+    search = [path.parent.resolve(), PROJECT_CONFIG_DIR]
     for i, eq in enumerate(site.equipment):
         try:
             maps[eq.id] = plugins[eq.kind].device_map(eq)
+            if eq.particle_limits is not None:
+                tables[eq.id] = load_limit_table(eq.particle_limits.table, search)
         except ConfigError as exc:
             line, where = doc.locate(("equipment", i))
-            problems += [f"{path}:{line}: {where}: {p}" for p in exc.problems]
+            problems += [p if _located(p) else f"{path}:{line}: {where}: {p}" for p in exc.problems]
     if problems:
         raise ConfigError(problems)
-    return LoadedSite(path=path, site=site, maps=maps, config_hash=_hash(doc.data, maps), plugins=plugins)
+    return LoadedSite(
+        path=path, site=site, maps=maps, limit_tables=tables,
+        config_hash=_hash(doc.data, maps, tables), plugins=plugins,
+    )
+
+
+def _located(problem: str) -> bool:
+    """A problem already in ``FILE:LINE:`` form (from a map or table file) keeps its own location."""
+    return bool(re.match(r"^[^:\s]+:\d+: ", problem))
 
 
 def _check_kinds(doc: YamlDocument, plugins: dict[str, AdapterPlugin]) -> None:
@@ -149,11 +164,15 @@ def _check_unique(doc: YamlDocument, site: Any) -> list[str]:
     return problems
 
 
-def _hash(data: Any, maps: dict[str, DeviceMap]) -> str:
+def _hash(data: Any, maps: dict[str, DeviceMap], tables: dict[str, LimitTable]) -> str:
     """sha256 of what the config says (site plus every map it loads), not of its comments or layout.
 
     Simulator placeholders are hashed as written, so a demo's hash does not change with the ports
     its simulators happen to bind.
     """
-    body = {"site": data, "maps": {k: m.model_dump(mode="json") for k, m in sorted(maps.items())}}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    body = {
+        "site": data,
+        "maps": {k: m.model_dump(mode="json") for k, m in sorted(maps.items())},
+        "limit_tables": {k: t.model_dump(mode="json") for k, t in sorted(tables.items())},
+    }
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()

@@ -1,0 +1,225 @@
+"""``cgt-gateway``: check a config, run, commission one device, verify and export the journal, run a simulator.
+
+Exit codes: 0 success; 1 the thing checked is bad (config errors, a broken journal, a device that did
+not answer); 2 wrong usage. Problems go to stderr one readable line each; ``--json`` output goes to
+stdout for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+import structlog
+
+from gateway import __version__, journal, logs
+from gateway.config import LoadedSite, load_site, site_model
+from gateway.display import RecordPrinter
+from gateway.errors import ConfigError, GatewayError
+from gateway.plugins import adapter_plugins, sim_mains
+from gateway.runtime import check_site, loaded_site, read_once, run_gateway
+
+EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.configure(args.log_format, args.log_level)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_BAD
+    except GatewayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cgt-gateway",
+        description="Instrument-integration gateway for cell and gene therapy manufacturing.",
+        epilog="Run `cgt-gateway COMMAND --help` for a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"cgt-gateway {__version__}")
+    p.add_argument("--log-format", choices=["console", "json"], default="console", help="log style on stderr")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = command("check-config", _check_config, "check a site file and everything it refers to")
+    sp.add_argument("file", type=Path, help="site file (YAML)")
+    sp.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    sp = command("run", _run, "run the gateway: read every device, journal every record")
+    _config_arg(sp)
+    sp.add_argument("--for", dest="duration_s", type=float, metavar="SECONDS", help="stop after this long")
+    sp.add_argument("--show", action="store_true", help="print each committed record on stdout")
+    sp.add_argument("--json", action="store_true", help="with --show: one JSON record per line")
+
+    sp = command("read-once", _read_once, "read one device once and print its normalised sample (not journalled)")
+    _config_arg(sp)
+    sp.add_argument("equipment_id", help="equipment id from the site file")
+    sp.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="wait at most this long")
+    sp.add_argument("--json", action="store_true", help="one JSON record per line")
+
+    sp = command("verify", _verify, "check the journal's sequence and hash chain")
+    _journal_args(sp)
+    sp.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    sp = command("export", _export, "write journalled records as JSON lines or CSV")
+    _journal_args(sp)
+    sp.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    sp.add_argument("--since", type=int, default=0, metavar="SEQ", help="only records after this seq")
+    sp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+
+    sp = command("sim", _sim, "run a device simulator by hand and print its endpoint")
+    sp.add_argument("kind", help="simulator kind, e.g. particle-counter (`cgt-gateway sim --list`)", nargs="?")
+    sp.add_argument("--list", action="store_true", help="list the installed simulators")
+    sp.add_argument("sim_args", nargs=argparse.REMAINDER, help="options for the simulator (try --help)")
+
+    sp = command("schema", _schema, "print the JSON schema of the site file")
+    sp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    return p
+
+
+def _config_arg(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-c", "--config", type=Path, required=True, help="site file (YAML)")
+
+
+def _journal_args(sp: argparse.ArgumentParser) -> None:
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("-c", "--config", type=Path, help="site file naming the journal")
+    src.add_argument("--journal", type=Path, help="journal file (SQLite)")
+
+
+def _journal_path(args: argparse.Namespace) -> Path:
+    if args.journal is not None:
+        path = Path(args.journal)
+    else:
+        path = _load_without_sims(args.config).site.journal.path
+    if not path.exists():
+        raise GatewayError(f"no journal at {path} (run the gateway first, or check the path)")
+    return path
+
+
+def _load_without_sims(path: Path) -> LoadedSite:
+    """The site as check-config sees it: simulator placeholders get stand-ins, nothing is started."""
+    return load_site(path, adapter_plugins())
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    loaded = _load_without_sims(args.file)
+    check_site(loaded)
+    summary = {
+        "ok": True,
+        "file": str(args.file),
+        "gateway_id": loaded.site.gateway.id,
+        "equipment": [{"id": e.id, "kind": e.kind, "class": e.equipment_class} for e in loaded.equipment],
+        "simulators": [s.name for s in loaded.site.simulators],
+        "journal": str(loaded.site.journal.path),
+        "config_hash": loaded.config_hash,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        n = len(summary["equipment"])
+        print(f"ok: {args.file}: gateway {summary['gateway_id']}, {n} equipment, config hash {loaded.config_hash[:16]}")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    log = structlog.get_logger("gateway.cli")
+    printer = RecordPrinter(as_json=args.json) if args.show else None
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with loaded_site(args.config) as loaded:
+            log.info(
+                "gateway starting",
+                gateway_id=loaded.site.gateway.id,
+                equipment=len(loaded.equipment),
+                journal=str(loaded.site.journal.path),
+                config_hash=loaded.config_hash[:16],
+            )
+            summary = await run_gateway(loaded, duration_s=args.duration_s, stop=stop, on_records=printer)
+        log.info("gateway stopped", records=summary.records, last_seq=summary.last_seq,
+                 journal=str(summary.journal_path))
+        return EXIT_OK
+
+    return asyncio.run(go())
+
+
+def _read_once(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        async with loaded_site(args.config) as loaded:
+            entries = await read_once(loaded, args.equipment_id, timeout_s=args.timeout)
+        RecordPrinter(as_json=args.json)([draft for draft, _ in entries])
+        return EXIT_OK
+
+    return asyncio.run(go())
+
+
+def _verify(args: argparse.Namespace) -> int:
+    report = journal.verify(_journal_path(args))
+    if args.json:
+        print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    elif report.ok:
+        print(f"ok: {report.records_checked} records, seq 1..{report.last_seq}, head hash {report.last_hash}")
+    else:
+        print(f"journal broken at seq {report.first_bad_seq}: {report.reason}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_BAD
+
+
+def _export(args: argparse.Namespace) -> int:
+    path = _journal_path(args)
+    export = journal.export_jsonl if args.format == "jsonl" else journal.export_csv
+    if args.output is None:
+        export(path, sys.stdout, since_seq=args.since)
+    else:
+        with args.output.open("w", encoding="utf-8", newline="") as out:
+            export(path, out, since_seq=args.since)
+    return EXIT_OK
+
+
+def _sim(args: argparse.Namespace) -> int:
+    mains = sim_mains()
+    if args.list or not args.kind:
+        for name in sorted(mains):
+            print(name)
+        return EXIT_OK if args.list else EXIT_USAGE
+    if args.kind not in mains:
+        print(f"error: unknown simulator {args.kind!r} (installed: {', '.join(sorted(mains)) or 'none'})",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return int(mains[args.kind](list(args.sim_args)))
+
+
+def _schema(args: argparse.Namespace) -> int:
+    schema = site_model(adapter_plugins()).model_json_schema(by_alias=True)
+    text = json.dumps(schema, indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Put the parts together: simulators (if the config starts any), journal, one supervisor per device.
+
+Shutdown order matters for "nothing lost": device tasks are cancelled first, then the journal drains
+what they handed it and closes, then shared connections and simulators stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.adapter import SharedResources
+from pydantic import TypeAdapter, ValidationError
+
+from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
+from gateway.errors import CommunicationError, ConfigError
+from gateway.journal import Journal
+from gateway.limits import resolve_limits
+from gateway.pipeline import Entry, EquipmentPipeline
+from gateway.plugins import adapter_plugins
+from gateway.simulators import running_simulators
+from gateway.supervisor import DeviceSupervisor, OnRecords
+
+_SIM_ENTRIES = TypeAdapter(list[SimulatorEntry])
+
+
+def declared_simulators(path: Path) -> list[SimulatorEntry]:
+    """The simulators a site file asks for, read first: their endpoints fill the placeholders."""
+    doc = YamlDocument(path)
+    raw = doc.data.get("simulators") if isinstance(doc.data, dict) else None
+    try:
+        return _SIM_ENTRIES.validate_python(raw or [])
+    except ValidationError as exc:
+        raise doc.errors(exc, prefix=("simulators",)) from None
+
+
+@contextlib.asynccontextmanager
+async def loaded_site(path: Path, *, start_simulators: bool = True) -> AsyncIterator[LoadedSite]:
+    """Load a site file, starting its simulators first when it declares any."""
+    plugins = adapter_plugins()
+    entries = declared_simulators(path) if start_simulators else []
+    async with running_simulators(entries) as endpoints:
+        yield load_site(path, plugins, sim_endpoints=endpoints if entries else None)
+
+
+def build_pipeline(loaded: LoadedSite, equipment_id: str) -> EquipmentPipeline:
+    eq = loaded.equipment_by_id(equipment_id)
+    device_map = loaded.maps[eq.id]
+    limits = None
+    if eq.particle_limits is not None:
+        try:
+            limits = resolve_limits(eq.particle_limits, loaded.limit_tables[eq.id], device_map)
+        except ConfigError as exc:
+            raise ConfigError([f"{loaded.path}: equipment {eq.id}: particle_limits: {p}" for p in exc.problems]) from None
+    return EquipmentPipeline(eq, device_map, loaded.config_hash, limits)
+
+
+def check_site(loaded: LoadedSite) -> list[EquipmentPipeline]:
+    """Everything that can be checked without a device: build every pipeline."""
+    problems: list[str] = []
+    pipelines = []
+    for eq in loaded.equipment:
+        try:
+            pipelines.append(build_pipeline(loaded, eq.id))
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    return pipelines
+
+
+@dataclass
+class RunSummary:
+    records: int
+    last_seq: int
+    journal_path: Path
+
+
+async def run_gateway(
+    loaded: LoadedSite,
+    *,
+    duration_s: float | None = None,
+    stop: asyncio.Event | None = None,
+    on_records: OnRecords | None = None,
+    on_started: Callable[[Journal], None] | None = None,
+) -> RunSummary:
+    """Run until ``duration_s`` passes or ``stop`` is set; return what was committed."""
+    site = loaded.site
+    pipelines = {p.equipment.id: p for p in check_site(loaded)}
+    stop = stop or asyncio.Event()
+    async with Journal.open(site.journal.path, gateway_id=site.gateway.id, synchronous=site.journal.synchronous) as journal:
+        first_seq = journal.last_seq
+        async with SharedResources() as resources:
+            supervisors = [
+                DeviceSupervisor(
+                    eq,
+                    _factory(loaded, eq.id, resources),
+                    pipelines[eq.id],
+                    journal.append,
+                    site.supervisor,
+                    on_records=on_records,
+                )
+                for eq in loaded.equipment
+                if eq.enabled
+            ]
+            if on_started is not None:
+                on_started(journal)
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(s.run(), name=f"device:{s.equipment.id}") for s in supervisors]
+                waiter = tg.create_task(_wait(stop, duration_s), name="stop")
+                await waiter
+                for task in tasks:
+                    task.cancel()
+        last = journal.last_seq
+    return RunSummary(records=last - first_seq, last_seq=last, journal_path=site.journal.path)
+
+
+async def read_once(loaded: LoadedSite, equipment_id: str, *, timeout_s: float = 10.0) -> list[Entry]:
+    """One normalised sample of one device, journalled nowhere (commissioning, like ``telegraf --test``)."""
+    eq = loaded.equipment_by_id(equipment_id)
+    pipeline = build_pipeline(loaded, eq.id)
+    async with SharedResources() as resources:
+        adapter = loaded.plugins[eq.kind].create(eq, resources)
+        try:
+            async with asyncio.timeout(timeout_s), adapter:
+                async for batch in adapter.batches():
+                    if batch.readings:
+                        return pipeline.process(batch)
+        except TimeoutError:
+            raise CommunicationError(
+                f"no sample within {timeout_s:g} s (the device answers but has nothing new yet?)",
+                equipment_id=eq.id,
+            ) from None
+    raise CommunicationError("the adapter stopped before delivering a sample", equipment_id=eq.id)
+
+
+def _factory(loaded: LoadedSite, equipment_id: str, resources: SharedResources) -> Callable[[], object]:
+    eq = loaded.equipment_by_id(equipment_id)
+    plugin = loaded.plugins[eq.kind]
+    return lambda: plugin.create(eq, resources)
+
+
+async def _wait(stop: asyncio.Event, duration_s: float | None) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(duration_s):
+            await stop.wait()

@@ -1,0 +1,137 @@
+"""One task per device; reconnect with capped exponential backoff and jitter; outages as data.
+
+This is the only place that retries. A device that fails is logged once when it goes down and once
+when it comes back, however many attempts lie between, and the journal gets a ``communication``
+``lost`` event plus a bad-quality record for each of its parameters, then ``restored``. A failing
+device never touches another device's task. A journal failure is not a device failure: it stops the
+gateway, because nothing could be committed any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from gateway.adapter import Adapter
+from gateway.config import EquipmentConfig, SupervisorConfig
+from gateway.errors import DeviceError, JournalError
+from gateway.pipeline import Entry, EquipmentPipeline
+from gateway.records import ProcessRecord, Quality, ReadingBatch, utc_now
+
+log = structlog.get_logger(__name__)
+
+#: Commits entries durably and returns them as committed records (the journal's ``append``).
+Commit = Callable[[Sequence[Entry]], Awaitable[Sequence[ProcessRecord]]]
+#: Told of every committed record, e.g. to print them live.
+OnRecords = Callable[[Sequence[ProcessRecord]], None]
+
+
+def backoff_delays(policy: SupervisorConfig, rng: random.Random) -> Callable[[int], float]:
+    """Delay before attempt ``n`` (0-based): initial × 2ⁿ, capped, ± jitter so devices do not sync up."""
+
+    def delay(attempt: int) -> float:
+        base = min(policy.backoff_max_s, policy.backoff_initial_s * 2 ** min(attempt, 30))
+        return base * (1 + policy.backoff_jitter * (2 * rng.random() - 1))
+
+    return delay
+
+
+@dataclass
+class DeviceHealth:
+    """What a reader of ``status`` wants to know about one device."""
+
+    equipment_id: str
+    state: str = "starting"  # starting | up | down
+    since: datetime = field(default_factory=utc_now)
+    last_error: str | None = None
+    batches: int = 0
+    records: int = 0
+    failures: int = 0
+
+
+class DeviceSupervisor:
+    """Keeps one device connected for as long as the gateway runs."""
+
+    def __init__(
+        self,
+        equipment: EquipmentConfig,
+        make_adapter: Callable[[], Adapter],
+        pipeline: EquipmentPipeline,
+        commit: Commit,
+        policy: SupervisorConfig,
+        *,
+        on_records: OnRecords | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.equipment = equipment
+        self.make_adapter = make_adapter
+        self.pipeline = pipeline
+        self.commit = commit
+        self.on_records = on_records
+        self.health = DeviceHealth(equipment.id)
+        self._delay = backoff_delays(policy, rng or random.Random())
+        self._log = log.bind(equipment_id=equipment.id, kind=equipment.kind)
+
+    async def run(self) -> None:
+        """Run until cancelled. Raises only what must stop the gateway (a JournalError, a bug in the core)."""
+        attempt = 0
+        while True:
+            try:
+                async with self.make_adapter() as adapter:
+                    async for batch in adapter.batches():
+                        if self.health.state != "up":
+                            await self._restored()
+                            attempt = 0
+                        await self._handle(adapter, batch)
+            except DeviceError as exc:
+                await self._lost(Quality(exc.quality), str(exc))
+            except (JournalError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # an adapter bug must not take the other devices down
+                self._log.exception("adapter failed unexpectedly", error=repr(exc))
+                await self._lost(Quality.BAD_DEVICE_FAILURE, f"adapter error: {exc!r}")
+            else:
+                await self._lost(Quality.BAD_COMMUNICATION_ERROR, "the adapter stopped delivering readings")
+            await asyncio.sleep(self._delay(attempt))
+            attempt += 1
+
+    async def _handle(self, adapter: Adapter, batch: ReadingBatch) -> None:
+        self.health.batches += 1
+        if batch.readings or batch.events:
+            await self._commit(self.pipeline.process(batch))
+        await adapter.acknowledge(batch)
+
+    async def _commit(self, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        records = await self.commit(entries)
+        self.health.records += len(records)
+        if self.on_records is not None:
+            self.on_records(records)
+
+    async def _lost(self, quality: Quality, detail: str) -> None:
+        self.health.failures += 1
+        self.health.last_error = detail
+        if self.health.state == "down":
+            return  # logged and journalled when it went down; retries are not news
+        was = self.health.state
+        self.health.state, self.health.since = "down", utc_now()
+        self._log.warning("device unreachable" if was == "starting" else "device lost", error=detail)
+        await self._commit(self.pipeline.communication_lost(quality, detail, self.health.since))
+
+    async def _restored(self) -> None:
+        now = utc_now()
+        if self.health.state == "down":
+            down_s = (now - self.health.since).total_seconds()
+            self._log.info("device recovered", down_s=round(down_s, 3), failures=self.health.failures)
+            await self._commit(
+                self.pipeline.communication_restored(f"answering again after {down_s:.1f} s", now)
+            )
+        else:
+            self._log.info("device connected")
+        self.health.state, self.health.since, self.health.last_error = "up", now, None
