@@ -93,8 +93,7 @@ class DeviceSupervisor:
             except (JournalError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # an adapter bug must not take the other devices down
-                self._log.exception("adapter failed unexpectedly", error=repr(exc))
-                await self._lost(Quality.BAD_DEVICE_FAILURE, f"adapter error: {exc!r}")
+                await self._lost(Quality.BAD_DEVICE_FAILURE, f"adapter error: {exc!r}", exc_info=exc)
             else:
                 await self._lost(Quality.BAD_COMMUNICATION_ERROR, "the adapter stopped delivering readings")
             await asyncio.sleep(self._delay(attempt))
@@ -114,14 +113,16 @@ class DeviceSupervisor:
         if self.on_records is not None:
             self.on_records(records)
 
-    async def _lost(self, quality: Quality, detail: str) -> None:
+    async def _lost(self, quality: Quality, detail: str, *, exc_info: BaseException | None = None) -> None:
         self.health.failures += 1
         self.health.last_error = detail
         if self.health.state == "down":
             return  # logged and journalled when it went down; retries are not news
         was = self.health.state
         self.health.state, self.health.since = "down", utc_now()
-        self._log.warning("device unreachable" if was == "starting" else "device lost", error=detail)
+        self._log.warning(
+            "device unreachable" if was == "starting" else "device lost", error=detail, exc_info=exc_info
+        )
         await self._commit(self.pipeline.communication_lost(quality, detail, self.health.since))
 
     async def _restored(self) -> None:

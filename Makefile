@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make demo` and `make test`. Both set up everything themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: demo test lint bench system-deps clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cgt-gateway needs Python 3.11 or newer (set PYTHON=python3.11)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing cgt-gateway and its test dependencies into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+system-deps:  ## install what the tests need from the OS (socat for RTU over a pty pair)
+	@command -v socat >/dev/null 2>&1 || { \
+	  echo "installing socat (Modbus RTU tests run over a pty pair) ..."; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq socat >/dev/null; }
+
+demo: $(STAMP)  ## run the gateway against simulated particle counters, printing records live
+	$(BIN)/cgt-gateway run -c config/demo.yaml --show
+
+test: $(STAMP) system-deps  ## the whole suite: layer contracts, then tests
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## style and layer checks
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+
+bench: $(STAMP)  ## ingest benchmark (quick)
+	$(BIN)/python bench/ingest.py --quick
+
+clean:  ## remove the virtualenv and demo data
+	rm -rf $(VENV) data

@@ -1,0 +1,126 @@
+"""The supervisor: outages become data, failures and recoveries are logged once, devices are isolated."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.config import SupervisorConfig
+from gateway.errors import CommunicationError, DeviceReportedError
+from gateway.pipeline import Entry, EquipmentPipeline
+from gateway.records import Kind, ProcessRecord, Quality
+from gateway.supervisor import DeviceSupervisor, backoff_delays
+from tests.fakes import FakeEquipment, FakePlugin, Script, factory, fake_map
+
+FAST = SupervisorConfig(backoff_initial_s=0.001, backoff_max_s=0.01, backoff_jitter=0.0)
+
+
+class Collector:
+    """Stands in for the journal's append: keeps drafts in commit order."""
+
+    def __init__(self) -> None:
+        self.drafts: list = []
+        self.changed = asyncio.Event()
+
+    async def __call__(self, entries: Sequence[Entry]) -> Sequence[ProcessRecord]:
+        self.drafts += [d for d, _ in entries]
+        self.changed.set()
+        return []
+
+    async def until(self, predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
+        async with asyncio.timeout(timeout):
+            while not predicate(self.drafts):
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def supervisor(eq: FakeEquipment, plugin: FakePlugin, sink: Collector) -> DeviceSupervisor:
+    pipeline = EquipmentPipeline(eq, fake_map(eq.points), "h" * 64)
+    return DeviceSupervisor(eq, factory(plugin, eq), pipeline, sink, FAST, rng=random.Random(1))
+
+
+def events(drafts: list) -> list[str]:
+    return [d.value for d in drafts if d.kind is Kind.EVENT]
+
+
+async def run_until(sup: DeviceSupervisor, sink: Collector, predicate) -> None:  # noqa: ANN001
+    task = asyncio.create_task(sup.run())
+    try:
+        await sink.until(predicate)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    policy = SupervisorConfig(backoff_initial_s=1, backoff_max_s=30, backoff_jitter=0.2)
+    delay = backoff_delays(policy, random.Random(7))
+    samples = [delay(n) for n in range(12)]
+    assert 0.8 <= samples[0] <= 1.2 and 1.6 <= samples[1] <= 2.4
+    assert all(24 <= s <= 36 for s in samples[6:])
+    no_jitter = backoff_delays(policy.model_copy(update={"backoff_jitter": 0.0}), random.Random())
+    assert [no_jitter(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+async def test_outage_is_journalled_once_as_event_and_bad_records() -> None:
+    eq = FakeEquipment(id="T1", equipment_class="freezer", points=["temperature", "pressure"])
+    down = CommunicationError("connection refused", equipment_id="T1", address="fake://x")
+    plugin = FakePlugin({"T1": Script(connects=[down, down, down, down, [1.0, 2.0]])})
+    sink = Collector()
+    with capture_logs() as logs:
+        await run_until(supervisor(eq, plugin, sink), sink, lambda d: len([x for x in d if x.value == 2.0]) == 2)
+    drafts = sink.drafts
+    assert events(drafts)[:2] == ["lost", "restored"]
+    first_outage = drafts[: next(i for i, d in enumerate(drafts) if d.value == "restored")]
+    lost = [d for d in first_outage if d.value is None]
+    assert {d.parameter for d in lost} == {"temperature", "pressure"}
+    assert all(d.quality is Quality.BAD_COMMUNICATION_ERROR and "connection refused" in d.detail for d in lost)
+    # four failed attempts, one warning; one recovery line
+    assert [e["event"] for e in logs if e["log_level"] == "warning"].count("device unreachable") == 1
+    assert [e["event"] for e in logs if e["event"] == "device recovered"] == ["device recovered"]
+
+
+async def test_device_error_quality_is_kept() -> None:
+    eq = FakeEquipment(id="T1", equipment_class="freezer")
+    err = DeviceReportedError("illegal data address", code=2, equipment_id="T1")
+    plugin = FakePlugin({"T1": Script(connects=[err])})
+    sink = Collector()
+    await run_until(supervisor(eq, plugin, sink), sink, lambda d: len(d) >= 2)
+    assert sink.drafts[1].quality is Quality.BAD_DEVICE_FAILURE
+
+
+async def test_acknowledge_follows_commit() -> None:
+    eq = FakeEquipment(id="T1", equipment_class="freezer")
+    script = Script(connects=[[1.0, 2.0, 3.0]])
+    sink = Collector()
+    await run_until(supervisor(eq, FakePlugin({"T1": script}), sink), sink,
+                    lambda d: sum(1 for x in d if x.value == 3.0) == 1)
+    await asyncio.sleep(0)
+    committed = [d.value for d in sink.drafts if d.kind is Kind.MEASUREMENT and d.value is not None]
+    assert [b.token for b in script.acknowledged][: len(committed)] == committed[: len(script.acknowledged)]
+
+
+async def test_one_failing_device_does_not_stop_another() -> None:
+    good = FakeEquipment(id="OK", equipment_class="freezer")
+    bad = FakeEquipment(id="BAD", equipment_class="freezer")
+    plugin = FakePlugin({
+        "OK": Script(connects=[[float(i) for i in range(50)]]),
+        "BAD": Script(connects=[RuntimeError("adapter bug")]),
+    })
+    sink = Collector()
+    tasks = [asyncio.create_task(supervisor(eq, plugin, sink).run()) for eq in (good, bad)]
+    try:
+        await sink.until(lambda d: any(x.equipment_id == "OK" and x.value == 49.0 for x in d)
+                         and plugin.scripts["BAD"].attempts > 2)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    bad_lost = [d for d in sink.drafts if d.equipment_id == "BAD" and d.kind is Kind.EVENT]
+    assert bad_lost[0].value == "lost" and "adapter bug" in bad_lost[0].detail
+    assert plugin.scripts["BAD"].attempts > 1  # kept retrying
