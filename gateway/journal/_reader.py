@@ -1,0 +1,127 @@
+"""Reading committed records: for sinks, the local API, export and the CLI.
+
+A reader has its own read-only connection, so it never blocks the writer and sees only committed
+transactions (WAL snapshot isolation: each iteration reads one consistent snapshot). Blocking I/O:
+call it from a thread, not the event loop, when the result is large. A reader may be handed from
+thread to thread; use one reader per thread at a time.
+
+Readers rebuild records from the stored payloads but do not check the chain: that is
+:func:`~gateway.journal.verify`'s job. While an iteration is unfinished it holds its snapshot,
+which keeps the WAL from being checkpointed past it: read large ranges in ``limit`` sized pages.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from gateway.errors import JournalError
+from gateway.journal._chain import record_from_payload
+from gateway.journal._schema import connect_reader, read_cursors, read_head
+from gateway.records import ProcessRecord
+
+#: One stored row as export and verify use it: seq, payload bytes, raw bytes (or None), hash.
+Row = tuple[int, bytes, bytes | None, str]
+
+_FETCH = 512
+_T = TypeVar("_T")
+
+
+class JournalReader:
+    """Read-only access to a journal file, usable while its writer runs (in this or another process)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._conn, meta = connect_reader(self.path)
+        #: The gateway this journal belongs to.
+        self.gateway_id: str = meta.get("gateway_id", "")
+        #: The journal's meta table (schema_version, gateway_id, created).
+        self.meta: dict[str, str] = meta
+
+    def __enter__(self) -> JournalReader:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        self._conn.close()
+
+    def read(
+        self, since_seq: int = 0, limit: int | None = None, equipment_id: str | None = None
+    ) -> Iterator[ProcessRecord]:
+        """Committed records with ``seq > since_seq`` in seq order, at most ``limit``, optionally of one
+        piece of equipment. ``since_seq`` is exclusive so a sink passes its cursor as it is.
+        """
+        rows = self.rows(since_seq, limit, equipment_id, raw=False)
+        return (record_from_payload(payload, hash_, seq=seq) for seq, payload, _, hash_ in rows)
+
+    def read_raw(
+        self, since_seq: int = 0, limit: int | None = None, equipment_id: str | None = None
+    ) -> Iterator[tuple[ProcessRecord, bytes | None]]:
+        """Like :meth:`read`, each record with the raw wire bytes kept beside it (None when none)."""
+        rows = self.rows(since_seq, limit, equipment_id, raw=True)
+        return ((record_from_payload(payload, hash_, seq=seq), raw) for seq, payload, raw, hash_ in rows)
+
+    def rows(
+        self, since_seq: int = 0, limit: int | None = None, equipment_id: str | None = None, *, raw: bool = True
+    ) -> Iterator[Row]:
+        """The stored rows themselves, unparsed: for export and tools that want the hashed bytes."""
+        if type(since_seq) is not int or since_seq < 0:
+            raise ValueError(f"since_seq must be an int >= 0, not {since_seq!r}")
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise ValueError(f"limit must be None or an int >= 0, not {limit!r}")
+        sql = f"SELECT seq, payload, {'raw' if raw else 'NULL'}, hash FROM records WHERE seq > ?"
+        params: list[object] = [since_seq]
+        if equipment_id is not None:
+            sql += " AND equipment_id = ?"
+            params.append(equipment_id)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(-1 if limit is None else limit)
+        return self._iterate(sql, params)
+
+    def last_seq(self) -> int:
+        """The last committed seq (0 for an empty journal). Cheap: one index lookup."""
+        return self._query(lambda: read_head(self._conn)[0])
+
+    def count(self) -> int:
+        """How many records the file holds. Scans the table: equal to last_seq unless rows were removed."""
+        return self._query(lambda: int(self._conn.execute("SELECT count(*) FROM records").fetchone()[0]))
+
+    def get_cursor(self, name: str) -> int:
+        """The durable cursor of sink ``name`` (0 when it has none)."""
+        return self._query(lambda: read_cursors(self._conn)).get(name, 0)
+
+    def cursors(self) -> dict[str, int]:
+        """Every sink's durable cursor by name."""
+        return self._query(lambda: read_cursors(self._conn))
+
+    def _iterate(self, sql: str, params: list[object]) -> Iterator[Row]:
+        try:
+            cursor = self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot read the journal: {exc}") from exc
+        try:
+            while True:
+                try:
+                    batch = cursor.fetchmany(_FETCH)
+                except sqlite3.Error as exc:
+                    raise JournalError(f"{self.path}: cannot read the journal: {exc}") from exc
+                if not batch:
+                    return
+                yield from batch
+        finally:
+            cursor.close()
+
+    def _query(self, query: Callable[[], _T]) -> _T:
+        try:
+            return query()
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot read the journal: {exc}") from exc

@@ -1,0 +1,195 @@
+"""The journal's SQLite file: schema, version checks and connections. Blocking: call from a thread.
+
+One file, WAL mode. ``meta`` says which gateway the journal belongs to and which schema it has;
+``records`` is the chain (``payload`` and ``hash`` are the truth, the other columns are copies of
+payload members kept for indexed reads and checked by verify); ``cursors`` holds one position per
+sink. Schema changes bump :data:`JOURNAL_SCHEMA_VERSION` and add a migration here.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from gateway.errors import JournalError
+from gateway.journal._chain import GENESIS_HASH
+from gateway.records import utc_now
+
+#: Version of the file layout below (not of the record, which has its own ``schema_version``).
+JOURNAL_SCHEMA_VERSION = 1
+
+#: ``PRAGMA application_id``: "CGTJ", so tools can tell a journal from another SQLite file.
+APPLICATION_ID = 0x43475443
+
+Synchronous = Literal["full", "normal", "extra"]
+#: The PRAGMA synchronous value SQLite reports back for each mode.
+_SYNC_LEVELS: Mapping[str, int] = {"normal": 1, "full": 2, "extra": 3}
+
+_DDL = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE records ("
+    " seq INTEGER PRIMARY KEY,"
+    " gateway_time TEXT NOT NULL,"
+    " equipment_id TEXT NOT NULL,"
+    " parameter TEXT NOT NULL,"
+    " payload BLOB NOT NULL,"
+    " raw BLOB,"
+    " hash TEXT NOT NULL)",
+    "CREATE INDEX records_equipment ON records (equipment_id, seq)",
+    "CREATE TABLE cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL) WITHOUT ROWID",
+)
+
+INSERT_RECORD = (
+    "INSERT INTO records (seq, gateway_time, equipment_id, parameter, payload, raw, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+UPSERT_CURSOR = (
+    "INSERT INTO cursors (name, seq, updated) VALUES (?, ?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated = excluded.updated"
+)
+
+
+def connect_writer(path: Path, gateway_id: str, synchronous: Synchronous) -> sqlite3.Connection:
+    """Open (creating if needed) the journal for its one writer, checked against ``gateway_id``.
+
+    Autocommit mode (``isolation_level=None``) so that transactions are exactly the
+    ``BEGIN IMMEDIATE … COMMIT`` the writer issues; ``check_same_thread=False`` because the
+    connection is made on the writer's thread but closed after it by the same executor.
+    """
+    if not path.parent.is_dir():
+        raise JournalError(f"{path}: directory {path.parent} does not exist; create it or fix the journal path")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise JournalError(f"{path}: SQLite refused WAL mode (got {mode!r}); put the journal on a local disk")
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        if conn.execute("PRAGMA synchronous").fetchone()[0] != _SYNC_LEVELS[synchronous]:
+            raise JournalError(f"{path}: SQLite did not accept synchronous={synchronous}")
+        if _initialise_or_check(conn, path, gateway_id):
+            fsync_directory(path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def connect_reader(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """A read-only connection and the journal's meta, for readers, verify and export.
+
+    WAL lets it read a consistent snapshot while the writer commits. Usable from any one thread.
+    """
+    if not path.is_file():
+        raise JournalError(f"{path}: no journal here")
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        meta = read_meta(conn, path)
+        if meta is None:
+            raise JournalError(f"{path}: not a cgt-gateway journal (no meta table)")
+        check_version(meta, path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise JournalError(f"{path}: cannot read the journal: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn, meta
+
+
+def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, str] | None:
+    """The meta table as a dict, or None when the file has none (a new file, or not a journal)."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id not in (0, APPLICATION_ID):
+        raise JournalError(f"{path}: an SQLite file of another application (application_id {app_id:#x})")
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    if has_meta is None:
+        return None
+    return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def check_version(meta: Mapping[str, str], path: Path) -> None:
+    """Refuse a journal written by a newer gateway: its layout may mean something this one cannot read."""
+    raw = meta.get("schema_version", "")
+    if not raw.isdigit():
+        raise JournalError(f"{path}: journal meta has no valid schema_version ({raw!r}); not a usable journal")
+    if int(raw) > JOURNAL_SCHEMA_VERSION:
+        raise JournalError(
+            f"{path}: journal schema version {raw} is newer than this gateway supports "
+            f"({JOURNAL_SCHEMA_VERSION}); upgrade cgt-gateway to read or write it"
+        )
+
+
+def read_head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """``(seq, hash)`` of the last record, or ``(0, GENESIS_HASH)`` for an empty journal."""
+    row = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+    return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+
+def read_cursors(conn: sqlite3.Connection) -> dict[str, int]:
+    return {str(name): int(seq) for name, seq in conn.execute("SELECT name, seq FROM cursors")}
+
+
+def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) -> bool:
+    """Create the schema in a new file or check an existing one; True when it was created."""
+    created = False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        meta = read_meta(conn, path)
+        if meta is None:
+            others = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if others:
+                raise JournalError(f"{path}: an SQLite file that is not a cgt-gateway journal; choose another path")
+            for statement in _DDL:
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("schema_version", str(JOURNAL_SCHEMA_VERSION)),
+                    ("gateway_id", gateway_id),
+                    ("created", utc_now().isoformat()),
+                ],
+            )
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            created = True
+        else:
+            check_version(meta, path)
+            owner = meta.get("gateway_id")
+            if owner != gateway_id:
+                raise JournalError(
+                    f"{path}: this journal belongs to gateway {owner!r}, not {gateway_id!r}; "
+                    "set gateway_id back or give this gateway its own journal path "
+                    "(a journal never changes owner: (gateway_id, seq) is the key downstream)"
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return created
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a newly created journal file's directory entry durable (POSIX; a no-op elsewhere)."""
+    if os.name != "posix":
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,159 @@
+"""The writer's side of SQLite: everything that runs on the journal's single writer thread.
+
+Each call here is one hop from the event loop and, for appends, one whole transaction:
+``BEGIN IMMEDIATE``, read the head, number and hash the batch, ``executemany``, ``COMMIT``. Numbering
+and hashing happen inside the transaction, from the head read inside it, so the chain always
+continues from what is on disk: a failed transaction leaves no gap and no fork, whatever failed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+from gateway.errors import JournalError
+from gateway.journal import _schema
+from gateway.journal._chain import encode_payload, payload_hash
+from gateway.records import utc_now
+
+log = structlog.get_logger(__name__)
+
+Head = tuple[int, str]
+
+
+@dataclass(slots=True)
+class EntryCommitted:
+    """Where one append call's records landed: seqs ``first_seq…`` and their hashes in order."""
+
+    first_seq: int
+    prev_hash: str
+    hashes: list[str]
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one transaction did. ``error`` set means nothing of it was committed."""
+
+    results: list[EntryCommitted | ValueError] = field(default_factory=list)
+    head: Head | None = None  # None: unknown after a failure; the next transaction reads it
+    rows: int = 0
+    error: JournalError | None = None
+
+
+class WriterStore:
+    """The one read-write connection. Not thread-safe: used only from the writer's executor thread."""
+
+    def __init__(self, path: Path, gateway_id: str, synchronous: _schema.Synchronous) -> None:
+        self._path = path
+        self._gateway_id = gateway_id
+        self._synchronous = synchronous
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> tuple[Head, dict[str, int]]:
+        """Open or create the file; return its head and the sinks' cursors."""
+        self._conn = _schema.connect_writer(self._path, self._gateway_id, self._synchronous)
+        try:
+            return _schema.read_head(self._conn), _schema.read_cursors(self._conn)
+        except sqlite3.Error as exc:
+            self.close()
+            raise JournalError(f"{self._path}: cannot read the journal head: {exc}") from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def commit(self, entries: list[list[tuple[dict[str, Any], bytes | None]]], expected: Head | None) -> BatchOutcome:
+        """Number, hash and durably insert the entries (one per append call) in one transaction.
+
+        ``expected`` is the head the writer last saw; if the file's head differs, another process
+        wrote to the journal and the transaction is refused (the next one continues from the file).
+        An entry whose body cannot be encoded fails alone with ValueError and takes no seq.
+        """
+        conn = self._connection()
+        outcome = BatchOutcome()
+        rows: list[tuple[int, str, str, str, bytes, bytes | None, str]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            head = _schema.read_head(conn)
+            if expected is not None and head != expected:
+                raise JournalError(
+                    f"{self._path}: the journal's head is seq {head[0]} but this writer last wrote seq "
+                    f"{expected[0]}: another process is writing to this journal; stop it"
+                )
+            seq, prev = head[0] + 1, head[1]
+            for entry in entries:
+                start = len(rows)
+                first_seq, first_prev, hashes = seq, prev, []
+                try:
+                    for body, raw in entry:
+                        body["gateway_id"] = self._gateway_id
+                        body["seq"] = seq
+                        body["prev_hash"] = prev
+                        payload = encode_payload(body)
+                        prev = payload_hash(payload)
+                        rows.append(
+                            (seq, body["gateway_time"], body["equipment_id"], body["parameter"], payload, raw, prev)
+                        )
+                        hashes.append(prev)
+                        seq += 1
+                except orjson.JSONEncodeError as exc:
+                    del rows[start:]
+                    seq, prev = first_seq, first_prev
+                    outcome.results.append(ValueError(f"record {len(hashes) + 1} of this append cannot be encoded: {exc}"))
+                    continue
+                outcome.results.append(EntryCommitted(first_seq, first_prev, hashes))
+            conn.executemany(_schema.INSERT_RECORD, rows)
+            conn.execute("COMMIT")
+        except (sqlite3.Error, JournalError) as exc:
+            return self._failed(conn, exc, outcome, len(rows), (seq - 1, prev))
+        outcome.head = (seq - 1, prev)
+        outcome.rows = len(rows)
+        return outcome
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        """Durably move a sink's cursor; refused beyond the last committed record."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            last = _schema.read_head(conn)[0]
+            if seq > last:
+                raise ValueError(f"cursor {name!r}: seq {seq} is beyond the last committed record ({last})")
+            conn.execute(_schema.UPSERT_CURSOR, (name, seq, utc_now().isoformat()))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(f"{self._path}: cannot store cursor {name!r}: {exc}") from exc
+            raise
+
+    def _failed(
+        self, conn: sqlite3.Connection, exc: Exception, outcome: BatchOutcome, rows: int, intended: Head
+    ) -> BatchOutcome:
+        """Roll back, then find out what is on disk: a COMMIT can fail after the data was made durable."""
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            head: Head | None = _schema.read_head(conn)
+        except sqlite3.Error as again:
+            log.error("journal head unreadable after a failed transaction", path=str(self._path), error=str(again))
+            head = None
+        if rows and head == intended:
+            log.warning("journal COMMIT reported an error but the transaction is on disk", error=str(exc))
+            outcome.head, outcome.rows = head, rows
+            return outcome
+        error = exc if isinstance(exc, JournalError) else JournalError(f"{self._path}: journal write failed: {exc}")
+        if error is not exc:
+            error.__cause__ = exc
+        return BatchOutcome(head=head, error=error)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError(f"{self._path}: the journal is not open")
+        return self._conn

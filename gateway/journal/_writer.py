@@ -1,0 +1,346 @@
+"""The journal's single writer: group commit of concurrent appends, one thread hop per transaction.
+
+Any number of device tasks call :meth:`Journal.append`; each call's records are prepared in the
+caller (one ``model_dump``), queued as a unit, and the one writer task takes everything queued
+(whole calls, up to ``max_batch_rows``) into the next transaction while the current one is on its
+way to disk. So the fsync rate sets the transaction rate, not the record rate. The transaction runs
+as one call on a dedicated single-thread executor; the event loop never touches SQLite.
+
+Backlog policy: the queue holds at most ``max_pending_rows`` records; an append that does not fit
+waits, in arrival order, until the writer takes a batch (backpressure reaches the device tasks).
+Nothing is ever dropped. One call larger than either bound is admitted alone into an empty queue
+and committed as one transaction of its own, because a caller's batch (one device read) must
+become durable atomically.
+
+Cancelling an ``append`` that is still waiting for room withdraws it; once queued, its records are
+committed whatever happens to the caller. ``close`` commits everything queued and waiting first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import structlog
+
+from gateway.errors import JournalError
+from gateway.journal._chain import draft_body
+from gateway.journal._committed import Committed, JournalStats
+from gateway.journal._reader import JournalReader
+from gateway.journal._schema import Synchronous
+from gateway.journal._store import BatchOutcome, EntryCommitted, Head, WriterStore
+from gateway.records import RecordDraft
+
+log = structlog.get_logger(__name__)
+
+_State = Literal["new", "starting", "open", "closing", "closed"]
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    """One append call on its way to the disk."""
+
+    drafts: list[RecordDraft]
+    items: list[tuple[dict[str, Any], bytes | None]]
+    future: asyncio.Future[Committed] = field(repr=False)
+
+
+class Journal:
+    """The durable, hash-chained, gap-free record of one gateway. One writer per file.
+
+    Use as ``async with Journal.open(path, gateway_id="suite-3") as journal:`` or call
+    :meth:`start` and :meth:`close`. Appends from any task of the loop that started it.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        gateway_id: str,
+        synchronous: Synchronous = "full",
+        max_batch_rows: int = 2000,
+        max_pending_rows: int = 10_000,
+    ) -> None:
+        if not gateway_id or not isinstance(gateway_id, str):
+            raise ValueError("gateway_id must be a non-empty string")
+        if synchronous not in get_args(Synchronous):
+            raise ValueError(f"synchronous must be one of {get_args(Synchronous)}, not {synchronous!r}")
+        if max_batch_rows < 1 or max_pending_rows < 1:
+            raise ValueError("max_batch_rows and max_pending_rows must be at least 1")
+        self._path = Path(path)
+        self._gateway_id = gateway_id
+        self._synchronous = synchronous
+        self._max_batch_rows = max_batch_rows
+        self._max_pending_rows = max_pending_rows
+        self._store = WriterStore(self._path, gateway_id, synchronous)
+        self._state: _State = "new"
+        self._executor: ThreadPoolExecutor | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._queue: deque[_Pending] = deque()
+        self._waiting: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._in_flight: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._close_lock = asyncio.Lock()
+        self._head: Head = (0, "")
+        self._expected: Head | None = None
+        self._cursors: dict[str, int] = {}
+        self._failing = False
+        self._transactions = self._rows = self._largest = self._failed = 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        gateway_id: str,
+        synchronous: Synchronous = "full",
+        max_batch_rows: int = 2000,
+        max_pending_rows: int = 10_000,
+    ) -> Journal:
+        """A journal to use as ``async with``: opened on entry, drained and closed on exit."""
+        return cls(
+            path,
+            gateway_id=gateway_id,
+            synchronous=synchronous,
+            max_batch_rows=max_batch_rows,
+            max_pending_rows=max_pending_rows,
+        )
+
+    async def __aenter__(self) -> Journal:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def gateway_id(self) -> str:
+        return self._gateway_id
+
+    @property
+    def last_seq(self) -> int:
+        """The last committed seq as this writer knows it (0 for an empty journal)."""
+        return self._head[0]
+
+    @property
+    def head_hash(self) -> str:
+        """The hash of the last committed record (64 zeros for an empty journal)."""
+        return self._head[1]
+
+    @property
+    def stats(self) -> JournalStats:
+        return JournalStats(
+            transactions=self._transactions,
+            rows=self._rows,
+            largest_batch=self._largest,
+            failed_transactions=self._failed,
+            pending_rows=self._queued_rows,
+            waiting_appends=len(self._waiting),
+            last_seq=self._head[0],
+        )
+
+    async def start(self) -> None:
+        """Open or create the file (checked against ``gateway_id``), read its head, start the writer."""
+        if self._state != "new":
+            raise JournalError(f"{self._path}: journal already started")
+        self._state = "starting"  # appends and a second start are refused until open
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
+        try:
+            head, cursors = await asyncio.get_running_loop().run_in_executor(executor, self._store.open)
+        except BaseException:
+            executor.submit(self._store.close)  # after open finishes, even when we were cancelled
+            executor.shutdown(wait=True)
+            self._state = "closed"
+            raise
+        self._executor = executor
+        self._head = self._expected = head
+        self._cursors = cursors
+        self._writer = asyncio.create_task(self._run(), name=f"journal writer {self._path.name}")
+        self._state = "open"
+        log.info(
+            "journal opened", path=str(self._path), gateway_id=self._gateway_id, last_seq=head[0],
+            synchronous=self._synchronous,
+        )
+
+    async def close(self) -> None:
+        """Commit everything queued, stop the writer, close the file. Idempotent.
+
+        If the caller is cancelled while the queue drains, the writer keeps draining: call close
+        again to finish.
+        """
+        async with self._close_lock:
+            if self._state == "closed":
+                return
+            if self._state == "new":
+                self._state = "closed"
+                return
+            if self._state == "starting":
+                raise JournalError(f"{self._path}: close called while the journal is still starting")
+            self._state = "closing"
+            assert self._writer is not None and self._executor is not None
+            self._wake.set()
+            await asyncio.wait([self._writer])  # does not cancel the writer if we are cancelled
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._store.close)
+            self._executor.shutdown(wait=True)  # the thread is idle: this only joins it
+            self._state = "closed"
+            log.info("journal closed", path=str(self._path), last_seq=self._head[0], rows=self._rows,
+                     transactions=self._transactions)
+            if not self._writer.cancelled() and self._writer.exception() is not None:
+                raise JournalError(f"{self._path}: the journal writer failed") from self._writer.exception()
+
+    async def append(self, items: Sequence[tuple[RecordDraft, bytes | None]]) -> Committed:
+        """Commit drafts with their raw wire bytes; return once the transaction holding them is durable.
+
+        All items of one call go into one transaction, numbered consecutively. Raises ValueError
+        (before anything is queued) for a draft the journal cannot hold, JournalError when the
+        journal is not open or the transaction failed (then none of the items took a seq).
+        """
+        self._check_open()
+        drafts: list[RecordDraft] = []
+        prepared: list[tuple[dict[str, Any], bytes | None]] = []
+        for draft, raw in items:
+            data = _as_bytes(raw)
+            prepared.append((draft_body(draft, data), data))
+            drafts.append(draft)
+        if not drafts:
+            return Committed(self._gateway_id, (), self._head[0] + 1, self._head[1], ())
+        pending = _Pending(drafts, prepared, asyncio.get_running_loop().create_future())
+        if self._waiting or not self._has_room(len(drafts)):
+            self._waiting.append(pending)
+        else:
+            self._enqueue(pending)
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            if pending in self._waiting:
+                self._waiting.remove(pending)
+            raise
+
+    def get_cursor(self, name: str) -> int:
+        """The last seq the sink ``name`` has durably taken (0 for a new sink). No I/O."""
+        return self._cursors.get(name, 0)
+
+    async def set_cursor(self, name: str, seq: int) -> None:
+        """Durably record that sink ``name`` has taken every record up to ``seq``."""
+        self._check_open()
+        if not name or not isinstance(name, str):
+            raise ValueError("a cursor needs a non-empty name")
+        if type(seq) is not int or seq < 0:
+            raise ValueError(f"cursor {name!r}: seq must be an int >= 0, not {seq!r}")
+        if seq > self._head[0]:
+            raise ValueError(f"cursor {name!r}: seq {seq} is beyond the last committed record ({self._head[0]})")
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._store.set_cursor, name, seq)
+        self._cursors[name] = seq
+
+    def reader(self) -> JournalReader:
+        """A new read-only reader of this journal's file (close it when done)."""
+        return JournalReader(self._path)
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise JournalError(f"{self._path}: the journal is not open (state: {self._state})")
+        assert self._writer is not None
+        if self._writer.done():
+            cause = None if self._writer.cancelled() else self._writer.exception()
+            raise JournalError(f"{self._path}: the journal writer has stopped") from cause
+
+    def _has_room(self, rows: int) -> bool:
+        return self._queued_rows == 0 or self._queued_rows + rows <= self._max_pending_rows
+
+    def _enqueue(self, pending: _Pending) -> None:
+        self._queue.append(pending)
+        self._queued_rows += len(pending.items)
+        self._wake.set()
+
+    def _take_batch(self) -> list[_Pending]:
+        """Whole append calls from the front of the queue, up to max_batch_rows (at least one)."""
+        batch = [self._queue.popleft()]
+        rows = len(batch[0].items)
+        while self._queue and rows + len(self._queue[0].items) <= self._max_batch_rows:
+            pending = self._queue.popleft()
+            batch.append(pending)
+            rows += len(pending.items)
+        self._queued_rows -= rows
+        while self._waiting and self._has_room(len(self._waiting[0].items)):
+            self._enqueue(self._waiting.popleft())
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if not self._queue:
+                    if self._state == "closing":
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                self._in_flight = self._take_batch()
+                outcome = await loop.run_in_executor(
+                    self._executor, self._store.commit, [p.items for p in self._in_flight], self._expected
+                )
+                self._settle(self._in_flight, outcome)
+                self._in_flight = []
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                log.exception("journal writer crashed", path=str(self._path))
+            for pending in (*self._in_flight, *self._queue, *self._waiting):
+                if not pending.future.done():
+                    pending.future.set_exception(
+                        JournalError(f"{self._path}: the journal writer stopped; these records may not be committed")
+                    )
+            self._queue.clear()
+            self._waiting.clear()
+            self._queued_rows = 0
+            raise
+
+    def _settle(self, batch: list[_Pending], outcome: BatchOutcome) -> None:
+        if outcome.head is not None:
+            self._head = outcome.head
+        self._expected = outcome.head
+        if outcome.error is not None:
+            self._failed += 1
+            if not self._failing:
+                log.error("journal write failed", path=str(self._path), error=str(outcome.error))
+                self._failing = True
+            for pending in batch:
+                if not pending.future.done():
+                    error = JournalError(f"{outcome.error}; none of these {len(pending.items)} records was committed")
+                    error.__cause__ = outcome.error
+                    pending.future.set_exception(error)
+            return
+        if self._failing:
+            log.info("journal writes recovered", path=str(self._path), last_seq=self._head[0])
+            self._failing = False
+        if outcome.rows:
+            self._transactions += 1
+            self._rows += outcome.rows
+            self._largest = max(self._largest, outcome.rows)
+        for pending, result in zip(batch, outcome.results, strict=True):
+            if pending.future.done():  # the caller was cancelled; its records are committed anyway
+                continue
+            if isinstance(result, EntryCommitted):
+                pending.future.set_result(
+                    Committed(self._gateway_id, pending.drafts, result.first_seq, result.prev_hash, result.hashes)
+                )
+            else:
+                pending.future.set_exception(result)
+
+
+def _as_bytes(raw: object) -> bytes | None:
+    if raw is None or type(raw) is bytes:
+        return raw  # type: ignore[return-value]
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw)
+    raise TypeError(f"raw wire bytes must be bytes or None, not {type(raw).__name__}")
