@@ -50,6 +50,10 @@ def limit_per_m3(grade: str, room_state: str, size_um: float) -> float:
         ) from None
     if size_um <= 0:
         raise ValueError(f"particle size must be positive, got {size_um}")
+    if size_um == 0.5:
+        return at_05
+    if size_um == 5.0:
+        return at_50  # exact table values at the anchors, not a round trip through logarithms
     slope = math.log(at_50 / at_05) / math.log(5.0 / 0.5)
     return at_05 * (size_um / 0.5) ** slope
 

@@ -228,14 +228,15 @@ class CounterModel:
         return produced
 
     def restart(self, now: float) -> None:
-        """A power cycle: buffer, queue, record numbering and status flags reset; the RTC survives."""
+        """A power cycle: buffer, queue, record numbering and status flags reset.
+
+        The RTC and the sample/hold settings survive, as they do in the instruments' non-volatile memory.
+        """
         self.buffer.clear()
         self.new_data = False
         self._seq = 0
         self._last_counts = None
         self._manual_started_at = None
-        self.sample_time_s = self.config.sample_time_s
-        self.hold_time_s = self.config.hold_time_s
         self.restarts += 1
         if self.config.autostart:
             self.start(now)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -269,7 +270,11 @@ class ParticleCounterSim:
             device.restart(self._now())
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        """The scheduling clock: the loop's clock, which is time.monotonic() outside a loop too."""
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return time.monotonic()
 
     def _reschedule(self) -> None:
         self._wake.set()

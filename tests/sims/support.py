@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import struct
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -48,3 +49,8 @@ def f32_high_word_first(regs: list[int], offset: int) -> float:
 def ascii_text(regs: list[int]) -> str:
     """2 chars per register, high byte first, NUL padded."""
     return b"".join(r.to_bytes(2, "big") for r in regs).rstrip(b"\x00").decode("ascii")
+
+
+def link_exists(path: str) -> bool:
+    """True if a path exists or is a (possibly dangling) symlink, like socat's pty links."""
+    return Path(path).is_symlink() or Path(path).exists()

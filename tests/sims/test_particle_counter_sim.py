@@ -100,6 +100,20 @@ async def test_lighthouse_set_rtc_from_data_set(connect: ClientFactory) -> None:
         assert target <= rtc <= target + 2
 
 
+async def test_lighthouse_sample_time_takes_effect_on_the_low_word(connect: ClientFactory) -> None:
+    async with ParticleCounterSim(profile="lighthouse", sample_time_s=1.0, seed=23) as sim:
+        client = await connect(sim)
+        assert not (await client.write_register(32, 0, device_id=1)).isError()  # 40033 high word
+        assert sim.state().sample_time_s == 1.0
+        assert not (await client.write_register(33, 90, device_id=1)).isError()  # 40034 low word
+        assert sim.state().sample_time_s == 90.0
+        assert (await client.write_register(33, 0, device_id=1)).exception_code == 3  # 0 s is refused
+        regs = (await client.read_holding_registers(32, count=2, device_id=1)).registers
+        assert u32_hi_first(regs, 0) == 90
+        sim.inject("restart")
+        assert sim.state().sample_time_s == 90.0  # settings survive a power cycle
+
+
 # -- MET ONE 6000 --------------------------------------------------------------------------------
 async def test_metone_live_sample_block(connect: ClientFactory) -> None:
     async with ParticleCounterSim(profile="metone6000", grade="C", sample_time_s=FAST, seed=6) as sim:

@@ -94,9 +94,12 @@ class CounterDevice(ABC):
         """Apply one written register or coil; return an exception code to refuse it."""
 
     def restart(self, now: float) -> None:
-        """A power cycle: the model restarts and settings written by the host are forgotten."""
+        """A power cycle: the model restarts; settings live in non-volatile memory and survive."""
         self.model.restart(now)
-        self.stored.clear()
+        self.on_restart()
+
+    def on_restart(self) -> None:
+        """Forget the volatile registers a power cycle resets (profile-specific)."""
 
     def after_read(self, table: Table, address: int, count: int, now: float) -> None:
         """Side effects of a read (e.g. Lighthouse clears NEW DATA when a record is read)."""

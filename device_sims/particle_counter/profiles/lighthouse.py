@@ -155,20 +155,24 @@ class LighthouseDevice(CounterDevice):
     def write_one(self, table: Table, address: int, value: int, now: float) -> ExcCodes | None:
         if address == Holding.COMMAND:
             return self._command(value, now)
-        self.store(table, address, value)
         if address == Holding.SAMPLE_TIME_LO:
-            seconds = self._stored_u32(Holding.SAMPLE_TIME_HI)
+            seconds = join_u32(self.stored_value(table, Holding.SAMPLE_TIME_HI), value)
             if not 1 <= seconds <= MAX_SAMPLE_TIME_S:
                 return ExcCodes.ILLEGAL_VALUE
             self.model.set_timing(now, sample_time_s=float(seconds))
         elif address == Holding.HOLD_TIME_LO:
-            seconds = self._stored_u32(Holding.HOLD_TIME_HI)
+            seconds = join_u32(self.stored_value(table, Holding.HOLD_TIME_HI), value)
             if seconds > MAX_HOLD_TIME_S:
                 return ExcCodes.ILLEGAL_VALUE
             self.model.set_timing(now, hold_time_s=float(seconds))
         elif address == Holding.LOCATION:
             self.model.location = value
+        # A 32-bit setting takes effect when its low word is written (FC6 writes one register at a time).
+        self.store(table, address, value)
         return None
+
+    def on_restart(self) -> None:
+        self.stored.pop((Table.HOLDING, Holding.RECORD_INDEX), None)  # back to "latest record"
 
     def _command(self, value: int, now: float) -> ExcCodes | None:
         try:

@@ -1,0 +1,106 @@
+"""The command line starts a simulator, prints one endpoint line, and exits 0 on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from pymodbus import FramerType
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
+from device_sims.particle_counter import ParticleCounterSim
+from device_sims.particle_counter.cli import main
+from gateway.errors import SimulatorError
+
+from .support import link_exists
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _start_cli(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "device_sims.particle_counter.cli", *args,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=15)
+    except TimeoutError:
+        proc.kill()
+        await proc.communicate()
+        raise
+    return proc, line.decode().strip()
+
+
+async def _stop_cli(proc: asyncio.subprocess.Process, signum: int) -> tuple[int, bytes]:
+    os.kill(proc.pid, signum)  # only the process this test started
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=10)
+    assert stdout == b"", "the endpoint line is the only stdout output"
+    assert proc.returncode is not None
+    return proc.returncode, stderr
+
+
+async def test_cli_json_line_then_sigterm_exits_0() -> None:
+    proc, line = await _start_cli("--profile", "metone6000", "--port", "0", "--sample-time-s", "0.5", "--json")
+    try:
+        info = json.loads(line)
+        assert info["profile"] == "metone6000" and info["unit_ids"] == [1]
+        assert info["endpoint"] == f"tcp://127.0.0.1:{info['port']}"
+        client = AsyncModbusTcpClient("127.0.0.1", port=info["port"], timeout=1, retries=0, reconnect_delay=0)
+        try:
+            assert await client.connect()
+            assert (await client.read_holding_registers(38, count=1, device_id=1)).registers == [100]
+        finally:
+            client.close()
+    finally:
+        returncode, stderr = await _stop_cli(proc, signal.SIGTERM)
+    assert returncode == 0, stderr.decode()
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
+async def test_cli_rtu_line_with_two_units_then_sigint_exits_0() -> None:
+    proc, line = await _start_cli("--profile", "lighthouse", "--transport", "rtu", "--unit-id", "1", "--unit-id", "2")
+    try:
+        match = re.fullmatch(
+            r"particle-counter lighthouse listening on rtu://(\S+) \(units 1, 2\); Ctrl-C to stop", line
+        )
+        assert match, line
+        client = AsyncModbusSerialClient(
+            match[1], framer=FramerType.RTU, baudrate=19200, timeout=1, retries=0, reconnect_delay=0
+        )
+        try:
+            assert await client.connect()
+            assert (await client.read_holding_registers(0, count=1, device_id=2)).registers == [148]
+        finally:
+            client.close()
+    finally:
+        returncode, stderr = await _stop_cli(proc, signal.SIGINT)
+    assert returncode == 0, stderr.decode()
+    assert not link_exists(match[1])  # socat and its links are gone
+
+
+def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--profile", "--transport", "--unit-id", "--grade", "--sample-time-s", "--seed", "--json"):
+        assert option in out
+
+
+async def test_a_taken_port_is_a_simulator_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SimulatorError, match=f"127.0.0.1:{port}"):
+            async with ParticleCounterSim(port=port):
+                pass
