@@ -18,12 +18,15 @@ import structlog
 
 from gateway.errors import JournalError
 from gateway.journal import _schema
-from gateway.journal._chain import encode_payload, payload_hash
+from gateway.journal._chain import encode_payload, json_time, payload_hash
 from gateway.records import utc_now
 
 log = structlog.get_logger(__name__)
 
 Head = tuple[int, str]
+_Row = tuple[int, str, str, str, bytes, bytes | None, str]
+#: One record as an appender hands it to the writer: the draft's fields, and its raw bytes.
+Prepared = tuple[dict[str, Any], bytes | None]
 
 
 @dataclass(slots=True)
@@ -68,7 +71,7 @@ class WriterStore:
             self._conn.close()
             self._conn = None
 
-    def commit(self, entries: list[list[tuple[dict[str, Any], bytes | None]]], expected: Head | None) -> BatchOutcome:
+    def commit(self, entries: list[list[Prepared]], expected: Head | None) -> BatchOutcome:
         """Number, hash and durably insert the entries (one per append call) in one transaction.
 
         ``expected`` is the head the writer last saw; if the file's head differs, another process
@@ -77,7 +80,8 @@ class WriterStore:
         """
         conn = self._connection()
         outcome = BatchOutcome()
-        rows: list[tuple[int, str, str, str, bytes, bytes | None, str]] = []
+        rows: list[_Row] = []
+        intended: Head | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
             head = _schema.read_head(conn)
@@ -86,35 +90,52 @@ class WriterStore:
                     f"{self._path}: the journal's head is seq {head[0]} but this writer last wrote seq "
                     f"{expected[0]}: another process is writing to this journal; stop it"
                 )
-            seq, prev = head[0] + 1, head[1]
-            for entry in entries:
-                start = len(rows)
-                first_seq, first_prev, hashes = seq, prev, []
-                try:
-                    for body, raw in entry:
-                        body["gateway_id"] = self._gateway_id
-                        body["seq"] = seq
-                        body["prev_hash"] = prev
-                        payload = encode_payload(body)
-                        prev = payload_hash(payload)
-                        rows.append(
-                            (seq, body["gateway_time"], body["equipment_id"], body["parameter"], payload, raw, prev)
-                        )
-                        hashes.append(prev)
-                        seq += 1
-                except orjson.JSONEncodeError as exc:
-                    del rows[start:]
-                    seq, prev = first_seq, first_prev
-                    outcome.results.append(ValueError(f"record {len(hashes) + 1} of this append cannot be encoded: {exc}"))
-                    continue
-                outcome.results.append(EntryCommitted(first_seq, first_prev, hashes))
+            intended = self._number(entries, head, rows, outcome.results)
             conn.executemany(_schema.INSERT_RECORD, rows)
             conn.execute("COMMIT")
         except (sqlite3.Error, JournalError) as exc:
-            return self._failed(conn, exc, outcome, len(rows), (seq - 1, prev))
-        outcome.head = (seq - 1, prev)
+            return self._failed(conn, exc, outcome, len(rows), intended)
+        outcome.head = intended
         outcome.rows = len(rows)
         return outcome
+
+    def _number(
+        self,
+        entries: list[list[Prepared]],
+        head: Head,
+        rows: list[_Row],
+        results: list[EntryCommitted | ValueError],
+    ) -> Head:
+        """Give each record its seq, prev_hash and hash after ``head``; return the new head.
+
+        Fills ``rows`` (to insert) and ``results`` (one per entry). An entry that cannot be encoded
+        is left out whole and takes no seq.
+        """
+        seq, prev = head[0] + 1, head[1]
+        moment, moment_text = None, ""  # the readings of one device read share their gateway_time
+        for entry in entries:
+            start, first_seq, first_prev = len(rows), seq, prev
+            hashes: list[str] = []
+            try:
+                for body, raw in entry:
+                    body["gateway_id"] = self._gateway_id
+                    body["seq"] = seq
+                    body["prev_hash"] = prev
+                    payload = encode_payload(body)
+                    prev = payload_hash(payload)
+                    if body["gateway_time"] is not moment:
+                        moment = body["gateway_time"]
+                        moment_text = json_time(moment)
+                    rows.append((seq, moment_text, body["equipment_id"], body["parameter"], payload, raw, prev))
+                    hashes.append(prev)
+                    seq += 1
+            except orjson.JSONEncodeError as exc:
+                del rows[start:]
+                seq, prev = first_seq, first_prev
+                results.append(ValueError(f"record {len(hashes) + 1} of this append cannot be encoded: {exc}"))
+                continue
+            results.append(EntryCommitted(first_seq, first_prev, hashes))
+        return seq - 1, prev
 
     def set_cursor(self, name: str, seq: int) -> None:
         """Durably move a sink's cursor; refused beyond the last committed record."""
@@ -134,7 +155,7 @@ class WriterStore:
             raise
 
     def _failed(
-        self, conn: sqlite3.Connection, exc: Exception, outcome: BatchOutcome, rows: int, intended: Head
+        self, conn: sqlite3.Connection, exc: Exception, outcome: BatchOutcome, rows: int, intended: Head | None
     ) -> BatchOutcome:
         """Roll back, then find out what is on disk: a COMMIT can fail after the data was made durable."""
         try:
@@ -144,7 +165,7 @@ class WriterStore:
         except sqlite3.Error as again:
             log.error("journal head unreadable after a failed transaction", path=str(self._path), error=str(again))
             head = None
-        if rows and head == intended:
+        if rows and intended is not None and head == intended:
             log.warning("journal COMMIT reported an error but the transaction is on disk", error=str(exc))
             outcome.head, outcome.rows = head, rows
             return outcome

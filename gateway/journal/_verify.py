@@ -111,15 +111,12 @@ def _walk(conn: sqlite3.Connection, file: Path, gateway_id: str, anchor: tuple[i
             expected, prev_hash = seq + 1, hash_
     last = expected - 1
     if anchor is not None and anchor[0] > last:
-        return report(
-            last + 1, f"the journal ends at seq {last} but seq {anchor[0]} was recorded: records after {last} are missing"
-        )
+        missing = f"records after {last} are missing"
+        return report(last + 1, f"the journal ends at seq {last} but seq {anchor[0]} was recorded: {missing}")
     for name, seq in sorted(read_cursors(conn).items()):
         if seq > last:
-            return report(
-                last + 1,
-                f"sink cursor {name!r} is at seq {seq} but the journal ends at seq {last}: records after {last} are missing",
-            )
+            ends = f"the journal ends at seq {last}: records after {last} are missing"
+            return report(last + 1, f"sink cursor {name!r} is at seq {seq} but {ends}")
     return report(None, None, () if anchor is not None else (_TAIL_NOTE,))
 
 

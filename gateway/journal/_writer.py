@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import structlog
 
@@ -34,7 +34,7 @@ from gateway.journal._chain import draft_body
 from gateway.journal._committed import Committed, JournalStats
 from gateway.journal._reader import JournalReader
 from gateway.journal._schema import Synchronous
-from gateway.journal._store import BatchOutcome, EntryCommitted, Head, WriterStore
+from gateway.journal._store import BatchOutcome, EntryCommitted, Head, Prepared, WriterStore
 from gateway.records import RecordDraft
 
 log = structlog.get_logger(__name__)
@@ -47,7 +47,7 @@ class _Pending:
     """One append call on its way to the disk."""
 
     drafts: list[RecordDraft]
-    items: list[tuple[dict[str, Any], bytes | None]]
+    items: list[Prepared]
     future: asyncio.Future[Committed] = field(repr=False)
 
 
@@ -208,7 +208,7 @@ class Journal:
         """
         self._check_open()
         drafts: list[RecordDraft] = []
-        prepared: list[tuple[dict[str, Any], bytes | None]] = []
+        prepared: list[Prepared] = []
         for draft, raw in items:
             data = _as_bytes(raw)
             prepared.append((draft_body(draft, data), data))
