@@ -135,6 +135,7 @@ class ParticleCounterSim:
         """Open the endpoint and start the sample clock; SimulatorError if the endpoint cannot open."""
         if self._clock_task is not None:
             raise RuntimeError("the simulator is already running")
+        self._link_faults.disconnected = False
         try:
             serial_port = None
             if self.transport == "rtu":
@@ -166,15 +167,17 @@ class ParticleCounterSim:
     async def stop(self) -> None:
         """Stop the clock, the server and socat. Safe to call twice."""
         task, self._clock_task = self._clock_task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # we are being cancelled ourselves: do not swallow it
-        await self._close_endpoint()
+        try:
+            if task is not None:
+                task.cancel()
+                try:
+                    await task  # re-raises if the clock died of a bug, so it is not lost
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise  # we are being cancelled ourselves: do not swallow it
+        finally:
+            await self._close_endpoint()
         self._log.info("simulator stopped")
 
     async def __aenter__(self) -> Self:

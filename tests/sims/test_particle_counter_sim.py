@@ -148,6 +148,19 @@ async def test_metone_live_sample_block(connect: ClientFactory) -> None:
         assert (await client.write_register(144, 7, device_id=1)).exception_code == 3
 
 
+async def test_metone_period_and_clock_settings(connect: ClientFactory) -> None:
+    async with ParticleCounterSim(profile="metone6000", sample_time_s=1.0, seed=24) as sim:
+        client = await connect(sim)
+        assert not (await client.write_register(107, 130, device_id=1)).isError()  # 1 min 30 s
+        assert sim.state().sample_time_s == 90.0
+        assert (await client.write_register(107, 170, device_id=1)).exception_code == 3  # 1 min 70 s
+        assert (await client.read_holding_registers(106, count=2, device_id=1)).registers == [0, 130]
+        for address, value in ((112, 2030), (113, 102), (114, 3), (115, 405)):  # 2030-01-02 03:04:05 UTC
+            assert not (await client.write_register(address, value, device_id=1)).isError()
+        utc = (await client.read_holding_registers(112, count=4, device_id=1)).registers
+        assert utc[:3] == [2030, 102, 3] and 405 <= utc[3] <= 407
+
+
 # -- AirNet II -----------------------------------------------------------------------------------
 async def test_airnet_queue_shows_oldest_and_pops_on_coil_write(connect: ClientFactory) -> None:
     async with ParticleCounterSim(profile="airnet2", grade="D", state="at_rest", sample_time_s=FAST, seed=7) as sim:

@@ -80,6 +80,15 @@ CHOICES: MappingProxyType[int, frozenset[int]] = MappingProxyType(
         Reg.FLOW_UNITS: frozenset({0, 1}),
     }
 )
+#: Each timing register -> its (hours, MMSS) pair.
+TIMING_PAIRS: MappingProxyType[int, tuple[Reg, Reg]] = MappingProxyType(
+    {
+        Reg.SAMPLE_PERIOD_H: (Reg.SAMPLE_PERIOD_H, Reg.SAMPLE_PERIOD_MS),
+        Reg.SAMPLE_PERIOD_MS: (Reg.SAMPLE_PERIOD_H, Reg.SAMPLE_PERIOD_MS),
+        Reg.HOLD_PERIOD_H: (Reg.HOLD_PERIOD_H, Reg.HOLD_PERIOD_MS),
+        Reg.HOLD_PERIOD_MS: (Reg.HOLD_PERIOD_H, Reg.HOLD_PERIOD_MS),
+    }
+)
 DEFAULTS: MappingProxyType[int, int] = MappingProxyType(
     {Reg.SAMPLE_MODE: 1, Reg.COMM_TIMEOUT: 60, Reg.PROTOCOL: 1, Reg.CONCENTRATION_MODE: 0, Reg.COUNT_MODE: 0}
 )
@@ -132,32 +141,32 @@ class MetOne6000Device(CounterDevice):
     def write_one(self, table: Table, address: int, value: int, now: float) -> ExcCodes | None:
         if address in CHOICES and value not in CHOICES[address]:
             return ExcCodes.ILLEGAL_VALUE
-        self.store(table, address, value)
         model = self.model
+        result: ExcCodes | None = None
         if address == Reg.SAMPLE_CONTROL:
             if value == 1:
                 model.start(now)
             else:
                 model.stop()
-            return None
-        if address in (Reg.SAMPLE_PERIOD_H, Reg.SAMPLE_PERIOD_MS, Reg.HOLD_PERIOD_H, Reg.HOLD_PERIOD_MS):
-            return self._apply_timing(address, now)
-        if address == Reg.UTC_MIN_SEC:
-            return self._apply_clock()
-        # "Any write [to the configuration block] restarts the current sample."
-        model.set_timing(now)
-        return None
+        elif address in TIMING_PAIRS:
+            result = self._apply_timing(address, value, now)
+        elif address == Reg.UTC_MIN_SEC:
+            result = self._apply_clock(value)
+        else:
+            model.set_timing(now)  # "Any write [to the configuration block] restarts the current sample."
+        if result is None:
+            self.store(table, address, value)
+        return result
 
-    def _apply_timing(self, address: int, now: float) -> ExcCodes | None:
-        is_sample = address in (Reg.SAMPLE_PERIOD_H, Reg.SAMPLE_PERIOD_MS)
-        h_reg, ms_reg = (
-            (Reg.SAMPLE_PERIOD_H, Reg.SAMPLE_PERIOD_MS) if is_sample else (Reg.HOLD_PERIOD_H, Reg.HOLD_PERIOD_MS)
-        )
-        current = self.model.sample_time_s if is_sample else self.model.hold_time_s
-        default_h, default_ms = _h_mmss(current)
-        seconds = _from_h_mmss(
-            self.stored_value(Table.HOLDING, h_reg, default_h), self.stored_value(Table.HOLDING, ms_reg, default_ms)
-        )
+    def _apply_timing(self, address: int, value: int, now: float) -> ExcCodes | None:
+        """Sample or hold period from its (hours, MMSS) pair, with `value` as the register just written."""
+        h_reg, ms_reg = TIMING_PAIRS[address]
+        is_sample = h_reg == Reg.SAMPLE_PERIOD_H
+        default_h, default_ms = _h_mmss(self.model.sample_time_s if is_sample else self.model.hold_time_s)
+        pair = {h_reg: self.stored_value(Table.HOLDING, h_reg, default_h)}
+        pair[ms_reg] = self.stored_value(Table.HOLDING, ms_reg, default_ms)
+        pair[address] = value
+        seconds = _from_h_mmss(pair[h_reg], pair[ms_reg])
         if seconds is None or (is_sample and seconds == 0):
             return ExcCodes.ILLEGAL_VALUE
         if is_sample:
@@ -166,10 +175,10 @@ class MetOne6000Device(CounterDevice):
             self.model.set_timing(now, hold_time_s=float(seconds))
         return None
 
-    def _apply_clock(self) -> ExcCodes | None:
+    def _apply_clock(self, min_sec: int) -> ExcCodes | None:
+        """Set the clock from 112-114 (as last written, else the current time) and `min_sec` for 115."""
         when = dt.datetime.fromtimestamp(int(self.model.device_time()), dt.UTC)
         month_day = self.stored_value(Table.HOLDING, Reg.UTC_MONTH_DAY, when.month * 100 + when.day)
-        min_sec = self.stored_value(Table.HOLDING, Reg.UTC_MIN_SEC)
         try:
             new = dt.datetime(
                 self.stored_value(Table.HOLDING, Reg.UTC_YEAR, when.year),
