@@ -82,15 +82,16 @@ class ModbusAdapter(PollingAdapter):
         return self._bus
 
     def point_reader(self, blocks: Sequence[Block]) -> PointReader:
-        return PointReader(blocks, self.register_map, device_id=self.equipment.device_id, equipment_id=self.equipment.id)
+        eq = self.equipment
+        return PointReader(blocks, self.register_map, device_id=eq.device_id, equipment_id=eq.id)
 
     async def write_register(self, point: ModbusPoint, value: int) -> None:
-        await self.bus.write_register(
-            point.address, value, device_id=self.equipment.device_id, equipment_id=self.equipment.id
-        )
+        eq = self.equipment
+        await self.bus.write_register(point.address, value, device_id=eq.device_id, equipment_id=eq.id)
 
     async def write_coil(self, point: ModbusPoint, value: bool) -> None:
-        await self.bus.write_coil(point.address, value, device_id=self.equipment.device_id, equipment_id=self.equipment.id)
+        eq = self.equipment
+        await self.bus.write_coil(point.address, value, device_id=eq.device_id, equipment_id=eq.id)
 
     # -- PollingAdapter ------------------------------------------------------------------------------
     async def connect(self) -> None:
