@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import orjson
 import structlog
@@ -85,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     sp.add_argument("--since", type=int, default=0, metavar="SEQ", help="only records after this seq")
     sp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    sp.add_argument("--raw", action="store_true", help="jsonl only: add the raw wire bytes as base64")
 
     sp = command("sim", _sim, "run a device simulator by hand and print its endpoint")
     sp.add_argument("kind", help="simulator kind, e.g. particle-counter (`cgt-gateway sim --list`)", nargs="?")
@@ -179,22 +182,33 @@ def _read_once(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     report = journal.verify(_journal_path(args))
     if args.json:
-        print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(dataclasses.asdict(report), option=orjson.OPT_INDENT_2).decode())
     elif report.ok:
-        print(f"ok: {report.records_checked} records, seq 1..{report.last_seq}, head hash {report.last_hash}")
+        print(report.summary())
+        for note in report.notes:
+            print(f"note: {note}")
     else:
-        print(f"journal broken at seq {report.first_bad_seq}: {report.reason}", file=sys.stderr)
+        print(report.summary(), file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_BAD
 
 
 def _export(args: argparse.Namespace) -> int:
     path = _journal_path(args)
-    export = journal.export_jsonl if args.format == "jsonl" else journal.export_csv
+    if args.raw and args.format != "jsonl":
+        print("error: --raw goes with --format jsonl", file=sys.stderr)
+        return EXIT_USAGE
+
+    def write(out: TextIO) -> int:
+        if args.format == "jsonl":
+            return journal.export_jsonl(path, out, since_seq=args.since, include_raw=args.raw)
+        return journal.export_csv(path, out, since_seq=args.since)
+
     if args.output is None:
-        export(path, sys.stdout, since_seq=args.since)
+        written = write(sys.stdout)
     else:
         with args.output.open("w", encoding="utf-8", newline="") as out:
-            export(path, out, since_seq=args.since)
+            written = write(out)
+        print(f"wrote {written} records to {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -91,6 +91,7 @@ async def run_gateway(
     site = loaded.site
     pipelines = {p.equipment.id: p for p in check_site(loaded)}
     stop = stop or asyncio.Event()
+    site.journal.path.parent.mkdir(parents=True, exist_ok=True)
     async with Journal.open(site.journal.path, gateway_id=site.gateway.id, synchronous=site.journal.synchronous) as journal:
         first_seq = journal.last_seq
         async with SharedResources() as resources:

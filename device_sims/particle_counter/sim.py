@@ -25,6 +25,7 @@ from .faults import EITHER_SCOPE, LINK_ONLY, Fault, LinkFaults, fault_params, pa
 from .model import CounterConfig, CounterModel, CounterState
 from .profiles import CounterDevice, device_class
 from .ptypair import SocatPtyPair
+from .scenario import parse_scenario, run_scenario
 from .server import ModbusLink
 
 log = structlog.get_logger(__name__)
@@ -61,6 +62,7 @@ class ParticleCounterSim:
         skew_s: float = 0.0,
         autostart: bool = True,
         serial_path: str | None = None,
+        scenario: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         cls = device_class(profile)
         if transport not in TRANSPORTS:
@@ -100,6 +102,8 @@ class ParticleCounterSim:
         self._pty: SocatPtyPair | None = None
         self._server: ModbusLink | None = None
         self._clock_task: asyncio.Task[None] | None = None
+        self._scenario = parse_scenario(scenario)
+        self._scenario_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._log = log.bind(profile=profile, transport=transport, unit_ids=list(ids))
 
@@ -108,6 +112,11 @@ class ParticleCounterSim:
     def unit_ids(self) -> tuple[int, ...]:
         """The unit ids served, in the order given."""
         return tuple(self._devices)
+
+    @property
+    def host(self) -> str | None:
+        """The TCP host listened on, or None for RTU."""
+        return self._host if self.transport == "tcp" else None
 
     @property
     def port(self) -> int | None:
@@ -162,20 +171,26 @@ class ParticleCounterSim:
             if device.model.config.autostart:
                 device.model.start(now)
         self._clock_task = asyncio.create_task(self._run_clock(), name=f"particle-counter-sim clock {self.profile}")
+        if self._scenario:
+            self._scenario_task = asyncio.create_task(
+                run_scenario(self, self._scenario), name=f"particle-counter-sim scenario {self.profile}"
+            )
         self._log.info("simulator started", endpoint=self.endpoint)
 
     async def stop(self) -> None:
         """Stop the clock, the server and socat. Safe to call twice."""
-        task, self._clock_task = self._clock_task, None
+        tasks = [t for t in (self._scenario_task, self._clock_task) if t is not None]
+        self._clock_task = self._scenario_task = None
         try:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
-                try:
-                    await task  # re-raises if the clock died of a bug, so it is not lost
-                except asyncio.CancelledError:
-                    current = asyncio.current_task()
-                    if current is not None and current.cancelling():
-                        raise  # we are being cancelled ourselves: do not swallow it
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise asyncio.CancelledError  # we are being cancelled ourselves: do not swallow it
+            for result in results:  # a task that died of a bug is not lost
+                if isinstance(result, Exception):
+                    raise result
         finally:
             await self._close_endpoint()
         self._log.info("simulator stopped")

@@ -22,7 +22,7 @@ from gateway.records import utc_now
 JOURNAL_SCHEMA_VERSION = 1
 
 #: ``PRAGMA application_id``: "CGTJ", so tools can tell a journal from another SQLite file.
-APPLICATION_ID = 0x43475443
+APPLICATION_ID = 0x4347544A
 
 Synchronous = Literal["full", "normal", "extra"]
 #: The PRAGMA synchronous value SQLite reports back for each mode.
@@ -73,8 +73,8 @@ def connect_writer(path: Path, gateway_id: str, synchronous: Synchronous) -> sql
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         if conn.execute("PRAGMA synchronous").fetchone()[0] != _SYNC_LEVELS[synchronous]:
             raise JournalError(f"{path}: SQLite did not accept synchronous={synchronous}")
-        if _initialise_or_check(conn, path, gateway_id):
-            fsync_directory(path)
+        _initialise_or_check(conn, path, gateway_id)
+        fsync_directory(path)
     except sqlite3.Error as exc:
         conn.close()
         raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
@@ -145,9 +145,8 @@ def read_cursors(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(name): int(seq) for name, seq in conn.execute("SELECT name, seq FROM cursors")}
 
 
-def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) -> bool:
-    """Create the schema in a new file or check an existing one; True when it was created."""
-    created = False
+def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) -> None:
+    """Create the schema in a new file, or check an existing one against this gateway."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         meta = read_meta(conn, path)
@@ -166,7 +165,6 @@ def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) 
                 ],
             )
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            created = True
         else:
             check_version(meta, path)
             owner = meta.get("gateway_id")
@@ -181,11 +179,14 @@ def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) 
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return created
 
 
 def fsync_directory(path: Path) -> None:
-    """Make a newly created journal file's directory entry durable (POSIX; a no-op elsewhere)."""
+    """Make the directory entries of the journal and its WAL file durable (POSIX; a no-op elsewhere).
+
+    SQLite syncs the files' contents but not, for the WAL, the directory that lists them: a power
+    loss right after the first commits of a new file could otherwise lose the file itself.
+    """
     if os.name != "posix":
         return
     fd = os.open(path.parent, os.O_RDONLY)

@@ -56,6 +56,10 @@ class Journal:
 
     Use as ``async with Journal.open(path, gateway_id="suite-3") as journal:`` or call
     :meth:`start` and :meth:`close`. Appends from any task of the loop that started it.
+
+    ``synchronous`` is SQLite's: "full" (the default) syncs the WAL on every commit, so an append
+    that returned survives a power loss; "extra" is the same in WAL mode; "normal" survives a crash
+    of the process (kill -9) but a power loss may take the last transactions back.
     """
 
     def __init__(
@@ -282,7 +286,7 @@ class Journal:
             while True:
                 if not self._queue:
                     if self._state == "closing":
-                        return
+                        break
                     self._wake.clear()
                     await self._wake.wait()
                     continue
@@ -292,6 +296,8 @@ class Journal:
                 )
                 self._settle(self._in_flight, outcome)
                 self._in_flight = []
+            if self._waiting:  # cannot happen: a waiting append is admitted as soon as the queue empties
+                raise RuntimeError(f"{len(self._waiting)} appends left waiting by the journal writer")
         except BaseException as exc:
             if not isinstance(exc, asyncio.CancelledError):
                 log.exception("journal writer crashed", path=str(self._path))
