@@ -78,6 +78,18 @@ async def test_backpressure_holds_appenders_and_drops_nothing(journal_path: Path
     assert verify(journal_path).last_seq == 90
 
 
+async def test_a_queued_append_is_committed_even_if_its_caller_is_cancelled(journal_path: Path, make_draft) -> None:
+    async with Journal.open(journal_path, gateway_id="gw-1") as journal:
+        task = asyncio.create_task(journal.append([(make_draft(i), None) for i in range(5)]))
+        await asyncio.sleep(0)  # queued: it is the writer's now
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        after = await journal.append([(make_draft(5), None)])
+    assert list(after.seqs) == [6]
+    assert verify(journal_path).last_seq == 6
+
+
 async def test_close_commits_everything_queued_and_waiting(journal_path: Path, make_draft) -> None:
     journal = Journal(journal_path, gateway_id="gw-1", max_batch_rows=10, max_pending_rows=10)
     await journal.start()
