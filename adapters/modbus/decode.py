@@ -1,12 +1,15 @@
 """Registers → typed values. Pure functions, no I/O, so every wire convention is tested without a socket.
 
 Order of work for one point (the Home Assistant order, minus the parts that belong to the core):
-pick the words in the device's word order, unpack with plain int/struct operations, reject what is
-not a value (NaN, infinity, a wrong register count, text that is not ASCII). Scale, offset and range
-are *not* applied here: the core's normaliser applies them from the same map, for every protocol.
+pick the words in the device's word order, unpack with plain struct operations, reject what is not a
+value (NaN, infinity, a wrong register count, text that is not ASCII). Scale, offset and range are
+*not* applied here: the core's normaliser applies them from the same map, for every protocol.
 
-A decoder is built once per point (:func:`decoder_for`) and called on the point's slice of a block on
-every read; it raises :class:`~gateway.errors.DecodeError` and never returns a stand-in value.
+A decoder is built once per point (:func:`decoder_for`) and called on every read with the point's
+registers as they came off the wire (big-endian bytes, in the order received: the same bytes that are
+kept as the reading's ``raw``), so the hot path slices bytes and calls ``struct`` and nothing else. It
+raises :class:`~gateway.errors.DecodeError` and never returns a stand-in value. The register-list
+functions (``uint32([hi, lo])``...) are the same decoders, for callers and tests that think in registers.
 """
 
 from __future__ import annotations
@@ -20,58 +23,68 @@ from gateway.errors import DecodeError
 
 WordOrder = Literal["big", "little"]
 PointType = Literal["uint16", "int16", "uint32", "int32", "float32", "string", "bits", "bool"]
-Registers = Sequence[int]
-Decoder = Callable[[Sequence[int]], bool | int | float | str]
-
-_FLOAT = struct.Struct(">f")
-_TWO_WORDS = struct.Struct(">HH")
+Table = Literal["holding", "input", "coil", "discrete"]
+Value = bool | int | float | str
+#: Decodes one point from its raw bytes (registers big-endian; for coils one byte 0/1 per bit).
+Decoder = Callable[[bytes], Value]
 
 #: How many registers each fixed-size type spans (string and bits take their count from the point).
 REGISTERS_PER_TYPE: dict[str, int] = {"uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2, "bool": 1}
 
-
-def _need(regs: Registers, n: int, what: str) -> None:
-    if len(regs) != n:
-        raise DecodeError(f"{what} needs {n} register{'s' if n != 1 else ''}, got {len(regs)}")
+_U16, _I16 = struct.Struct(">H"), struct.Struct(">h")
+_U32, _I32, _F32 = struct.Struct(">I"), struct.Struct(">i"), struct.Struct(">f")
 
 
-def uint16(regs: Registers) -> int:
-    _need(regs, 1, "uint16")
-    return regs[0]
+def registers_to_bytes(regs: Sequence[int]) -> bytes:
+    """The registers as they were on the wire: each big-endian, in the order received."""
+    try:
+        return struct.pack(f">{len(regs)}H", *regs)
+    except struct.error as exc:
+        raise DecodeError(f"not 16-bit registers: {list(regs)}") from exc
 
 
-def int16(regs: Registers) -> int:
-    _need(regs, 1, "int16")
-    r = regs[0]
-    return r - 0x10000 if r & 0x8000 else r
+def _need(raw: bytes, registers: int, what: str) -> None:
+    if len(raw) != 2 * registers:
+        got = len(raw) / 2
+        raise DecodeError(f"{what} needs {registers} register{'s' if registers != 1 else ''}, got {got:g}")
 
 
-def uint32(regs: Registers, word_order: WordOrder = "big") -> int:
-    """Big word order is high word first (Lighthouse and AirNet integers)."""
-    _need(regs, 2, "uint32")
-    if word_order == "big":
-        return (regs[0] << 16) | regs[1]
-    return (regs[1] << 16) | regs[0]
+def _swap_words(raw: bytes) -> bytes:
+    """Low word first on the wire → high word first, so one struct format serves both orders."""
+    return raw[2:4] + raw[0:2]
 
 
-def int32(regs: Registers, word_order: WordOrder = "big") -> int:
-    value = uint32(regs, word_order)
-    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
+def _fixed(fmt: struct.Struct, registers: int, what: str, word_order: WordOrder) -> Decoder:
+    swap = word_order == "little" and registers == 2
+
+    def decode(raw: bytes) -> int:
+        if len(raw) != 2 * registers:
+            _need(raw, registers, what)
+        value: int = fmt.unpack(_swap_words(raw) if swap else raw)[0]
+        return value
+
+    return decode
 
 
-def float32(regs: Registers, word_order: WordOrder = "big") -> float:
+def _float32(word_order: WordOrder) -> Decoder:
     """IEEE-754 single, bytes big-endian within each word; the word order is the device's.
 
     Lighthouse writes its analog floats low word first although its integers are high word first,
     which is why the map carries a separate ``float_word_order``.
     """
-    _need(regs, 2, "float32")
-    hi, lo = (regs[0], regs[1]) if word_order == "big" else (regs[1], regs[0])
-    packed = _TWO_WORDS.pack(hi, lo)
-    value: float = _FLOAT.unpack(packed)[0]
-    if not math.isfinite(value):
-        raise DecodeError(f"float32 registers 0x{regs[0]:04X} 0x{regs[1]:04X} are {value} (not a number)")
-    return shortest_float32(value, packed)
+    swap = word_order == "little"
+
+    def decode(raw: bytes) -> float:
+        if len(raw) != 4:
+            _need(raw, 2, "float32")
+        packed = _swap_words(raw) if swap else raw
+        value: float = _F32.unpack(packed)[0]
+        if not math.isfinite(value):
+            raise DecodeError(f"float32 registers 0x{raw[:2].hex().upper()} 0x{raw[2:].hex().upper()} are {value}"
+                              " (not a number)")
+        return shortest_float32(value, packed)
+
+    return decode
 
 
 def shortest_float32(value: float, packed: bytes) -> float:
@@ -79,55 +92,62 @@ def shortest_float32(value: float, packed: bytes) -> float:
     19.899999618530273. Exact, not rounding: the decimal packs back to the very bytes the device sent."""
     for digits in (6, 7, 8):
         candidate = float(f"{value:.{digits}g}")
-        if _FLOAT.pack(candidate) == packed:
+        if _F32.pack(candidate) == packed:
             return candidate
     return float(f"{value:.9g}")  # 9 significant digits always round-trip a float32
 
 
-def string(regs: Registers, count: int) -> str:
+def _string(count: int) -> Decoder:
     """Two ASCII characters per register, first in the high byte, trimmed at the first NUL."""
-    _need(regs, count, "string")
-    data = struct.pack(f">{count}H", *regs)
-    end = data.find(b"\x00")
-    if end >= 0:
-        data = data[:end]
-    try:
-        return data.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"string is not ASCII: {data!r}") from exc
+
+    def decode(raw: bytes) -> str:
+        _need(raw, count, "string")
+        end = raw.find(b"\x00")
+        data = raw if end < 0 else raw[:end]
+        try:
+            return data.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"string is not ASCII: {data!r}") from exc
+
+    return decode
 
 
-def bits(regs: Registers, word_order: WordOrder = "big") -> int:
-    """A bit-mapped word (or pair of words) as one unsigned integer, bit 0 the least significant."""
-    if len(regs) == 1:
-        return regs[0]
-    if len(regs) == 2:
-        return uint32(regs, word_order)
-    raise DecodeError(f"bits needs 1 or 2 registers, got {len(regs)}")
-
-
-def bit_field(regs: Registers, bit: int, width: int) -> int:
+def _bit_field(bit: int, width: int) -> Decoder:
     """``width`` bits of one register starting at ``bit`` (e.g. the low byte of an AirNet state word)."""
-    _need(regs, 1, "bit field")
-    return (regs[0] >> bit) & ((1 << width) - 1)
+    mask = (1 << width) - 1
+
+    def decode(raw: bytes) -> int:
+        if len(raw) != 2:
+            _need(raw, 1, "bit field")
+        return (int.from_bytes(raw, "big") >> bit) & mask
+
+    return decode
 
 
-def register_bit(regs: Registers, bit: int) -> bool:
-    _need(regs, 1, "bool")
-    return bool((regs[0] >> bit) & 1)
+def _register_bit(bit: int, invert: bool) -> Decoder:
+    def decode(raw: bytes) -> bool:
+        if len(raw) != 2:
+            _need(raw, 1, "bool")
+        return bool((int.from_bytes(raw, "big") >> bit) & 1) is not invert
+
+    return decode
 
 
-def coil(values: Sequence[bool]) -> bool:
-    """A coil or discrete input as read."""
-    if len(values) != 1:
-        raise DecodeError(f"bool needs 1 bit, got {len(values)}")
-    return bool(values[0])
+def _coil(invert: bool) -> Decoder:
+    """A coil or discrete input as read (one byte 0/1)."""
+
+    def decode(raw: bytes) -> bool:
+        if len(raw) != 1:
+            raise DecodeError(f"bool needs 1 bit, got {len(raw)}")
+        return bool(raw[0]) is not invert
+
+    return decode
 
 
 def decoder_for(
     type_: PointType,
     *,
-    table: Literal["holding", "input", "coil", "discrete"] = "holding",
+    table: Table = "holding",
     word_order: WordOrder = "big",
     count: int | None = None,
     bit: int | None = None,
@@ -136,42 +156,76 @@ def decoder_for(
 ) -> Decoder:
     """The decoder of one point, chosen once so a read does no dispatch on the type."""
     if table in ("coil", "discrete"):
-        return (lambda v: not coil(v)) if invert else coil
+        return _coil(invert)
     if type_ == "bool":
         if bit is None:
             raise ValueError("a bool in a register needs its bit")
-        b = bit
-        return (lambda r: not register_bit(r, b)) if invert else (lambda r: register_bit(r, b))
+        return _register_bit(bit, invert)
     if bit is not None:
-        b, w = bit, width or 1
-        return lambda r: bit_field(r, b, w)
+        return _bit_field(bit, width or 1)
     if type_ == "uint16":
-        return uint16
+        return _fixed(_U16, 1, "uint16", word_order)
     if type_ == "int16":
-        return int16
+        return _fixed(_I16, 1, "int16", word_order)
     if type_ == "uint32":
-        return lambda r: uint32(r, word_order)
+        return _fixed(_U32, 2, "uint32", word_order)
     if type_ == "int32":
-        return lambda r: int32(r, word_order)
+        return _fixed(_I32, 2, "int32", word_order)
     if type_ == "float32":
-        return lambda r: float32(r, word_order)
+        return _float32(word_order)
     if type_ == "string":
-        n = count or 1
-        return lambda r: string(r, n)
+        return _string(count or 1)
     if type_ == "bits":
         n = count or 1
-
-        def decode_bits(r: Registers) -> int:
-            _need(r, n, "bits")
-            return bits(r, word_order)
-
-        return decode_bits
+        return _fixed(_U16 if n == 1 else _U32, n, "bits", word_order)
     raise ValueError(f"unknown point type {type_!r}")
 
 
-def registers_to_bytes(regs: Registers) -> bytes:
-    """The registers as they were on the wire: each big-endian, in the order received."""
-    return struct.pack(f">{len(regs)}H", *regs)
+# -- the same decoders, for registers given as ints ------------------------------------------------
+
+
+def uint16(regs: Sequence[int]) -> int:
+    return int(decoder_for("uint16")(registers_to_bytes(regs)))
+
+
+def int16(regs: Sequence[int]) -> int:
+    return int(decoder_for("int16")(registers_to_bytes(regs)))
+
+
+def uint32(regs: Sequence[int], word_order: WordOrder = "big") -> int:
+    """Big word order is high word first (Lighthouse and AirNet integers)."""
+    return int(decoder_for("uint32", word_order=word_order)(registers_to_bytes(regs)))
+
+
+def int32(regs: Sequence[int], word_order: WordOrder = "big") -> int:
+    return int(decoder_for("int32", word_order=word_order)(registers_to_bytes(regs)))
+
+
+def float32(regs: Sequence[int], word_order: WordOrder = "big") -> float:
+    return float(decoder_for("float32", word_order=word_order)(registers_to_bytes(regs)))
+
+
+def string(regs: Sequence[int], count: int) -> str:
+    return str(decoder_for("string", count=count)(registers_to_bytes(regs)))
+
+
+def bits(regs: Sequence[int], word_order: WordOrder = "big") -> int:
+    """A bit-mapped word (or pair of words) as one unsigned integer, bit 0 the least significant."""
+    if len(regs) not in (1, 2):
+        raise DecodeError(f"bits needs 1 or 2 registers, got {len(regs)}")
+    return int(decoder_for("bits", count=len(regs), word_order=word_order)(registers_to_bytes(regs)))
+
+
+def bit_field(regs: Sequence[int], bit: int, width: int) -> int:
+    return int(decoder_for("uint16", bit=bit, width=width)(registers_to_bytes(regs)))
+
+
+def register_bit(regs: Sequence[int], bit: int) -> bool:
+    return bool(decoder_for("bool", bit=bit)(registers_to_bytes(regs)))
+
+
+def coil(values: Sequence[bool]) -> bool:
+    return bool(decoder_for("bool", table="coil")(bytes(1 if v else 0 for v in values)))
 
 
 def alarm_bits(value: int, bit_numbers: Iterable[int], *, active_good: bool) -> list[int]:

@@ -37,11 +37,12 @@ class Decoded:
 
 @dataclass(frozen=True, slots=True)
 class _Cut:
+    """Where one point sits in its block's bytes, and its decoder."""
+
     name: str
     start: int
     end: int
     decode: Decoder
-    pack: struct.Struct | None  # None for bit tables
 
 
 class PointReader:
@@ -51,7 +52,9 @@ class PointReader:
         self.blocks = tuple(blocks)
         self.device_id = device_id
         self.equipment_id = equipment_id
-        self._plan = [(b, tuple(_cut(p, b, register_map) for p in b.points)) for b in self.blocks]
+        self._plan = [
+            (b, b.table in BIT_TABLES, tuple(cut_point(p, b, register_map) for p in b.points)) for b in self.blocks
+        ]
 
     @property
     def point_names(self) -> list[str]:
@@ -60,31 +63,33 @@ class PointReader:
     async def read(self, bus: ModbusBus, into: dict[str, Decoded] | None = None) -> dict[str, Decoded]:
         """One request per block; DeviceError if a request fails (the whole read then failed)."""
         out: dict[str, Decoded] = {} if into is None else into
-        for block, cuts in self._plan:
+        for block, bits, cuts in self._plan:
             data = await bus.read(
                 block.table, block.address, block.count, device_id=self.device_id, equipment_id=self.equipment_id
             )
-            decode_block(data, cuts, out)
+            decode_block(data, cuts, out, bits=bits)
         return out
 
 
-def decode_block(data: Sequence[Any], cuts: Sequence[_Cut], out: dict[str, Decoded]) -> None:
-    """Decode each point of one block's answer into ``out``. Pure."""
+def decode_block(data: Sequence[Any], cuts: Sequence[_Cut], out: dict[str, Decoded], *, bits: bool = False) -> None:
+    """Decode each point of one block's answer into ``out``. Pure.
+
+    The block is turned into its wire bytes once; each point is a slice of them (kept as ``raw``)
+    handed to its decoder.
+    """
+    buf = bytes(1 if b else 0 for b in data) if bits else struct.pack(f">{len(data)}H", *data)
     for c in cuts:
-        part = data[c.start : c.end]
-        if c.pack is None:
-            raw = bytes(1 if b else 0 for b in part)
-        else:
-            raw = c.pack.pack(*part)
+        raw = buf[c.start : c.end]
         try:
-            out[c.name] = Decoded(c.decode(part), _GOOD, None, raw)
+            out[c.name] = Decoded(c.decode(raw), _GOOD, None, raw)
         except DecodeError as exc:
             out[c.name] = Decoded(None, Quality.BAD_DECODING_ERROR, str(exc), raw)
 
 
-def _cut(point: ModbusPoint, block: Block, register_map: RegisterMap) -> _Cut:
-    start = point.address - block.address
-    end = start + point.span
+def cut_point(point: ModbusPoint, block: Block, register_map: RegisterMap) -> _Cut:
+    """Compile one point of a block: its byte range in the block and its decoder."""
+    size = 1 if point.table in BIT_TABLES else 2
+    start = (point.address - block.address) * size
     if point.type == "float32":
         order = point.word_order or register_map.float_word_order or register_map.word_order
     else:
@@ -93,8 +98,7 @@ def _cut(point: ModbusPoint, block: Block, register_map: RegisterMap) -> _Cut:
         point.type, table=point.table, word_order=order, count=point.count,
         bit=point.bit, width=point.width, invert=point.invert,
     )
-    pack = None if point.table in BIT_TABLES else struct.Struct(f">{point.span}H")
-    return _Cut(point.name, start, end, decode, pack)
+    return _Cut(point.name, start, start + point.span * size, decode)
 
 
 def point_source(endpoint: str, device_id: int, point: ModbusPoint) -> str:

@@ -27,8 +27,8 @@ def f32_words(value: float) -> tuple[int, int]:
 def test_16_bit_unsigned_and_signed_at_the_edges(reg: int, u: int, s: int) -> None:
     assert decode.uint16([reg]) == u
     assert decode.int16([reg]) == s
-    assert decoder_for("uint16")([reg]) == u
-    assert decoder_for("int16")([reg]) == s
+    assert decoder_for("uint16")(registers_to_bytes([reg])) == u
+    assert decoder_for("int16")(registers_to_bytes([reg])) == s
 
 
 @pytest.mark.parametrize(
@@ -42,8 +42,8 @@ def test_32_bit_integers_in_both_word_orders(value: int, signed: int) -> None:
     assert decode.uint32([lo, hi], "little") == value
     assert decode.int32([hi, lo], "big") == signed
     assert decode.int32([lo, hi], "little") == signed
-    assert decoder_for("uint32", word_order="little")([lo, hi]) == value
-    assert decoder_for("int32", word_order="big")([hi, lo]) == signed
+    assert decoder_for("uint32", word_order="little")(registers_to_bytes([lo, hi])) == value
+    assert decoder_for("int32", word_order="big")(registers_to_bytes([hi, lo])) == signed
 
 
 def test_lighthouse_count_packing_example() -> None:
@@ -89,7 +89,8 @@ def test_nan_and_infinity_are_decode_errors(words: tuple[int, int]) -> None:
 @pytest.mark.parametrize(
     ("fn", "regs"),
     [(decode.uint16, []), (decode.uint16, [1, 2]), (decode.int16, []), (decode.uint32, [1]),
-     (decode.uint32, [1, 2, 3]), (decode.int32, []), (decode.float32, [1]), (lambda r: decode.register_bit(r, 0), [1, 2])],
+     (decode.uint32, [1, 2, 3]), (decode.int32, []), (decode.float32, [1]),
+     (lambda r: decode.register_bit(r, 0), [1, 2])],
 )
 def test_wrong_register_count_is_a_decode_error(fn: object, regs: list[int]) -> None:
     with pytest.raises(DecodeError, match="needs"):
@@ -102,7 +103,7 @@ def test_strings_two_chars_per_register_trimmed_at_nul() -> None:
     assert decode.string([0x4142, 0x4300], 2) == "ABC"
     assert decode.string([0x0000], 1) == ""
     assert decode.string([0x2041], 1) == " A"  # spaces are data, only NUL ends the text
-    assert decoder_for("string", count=2)([0x4F4B, 0x2020]) == "OK  "
+    assert decoder_for("string", count=2)(b"OK  ") == "OK  "
     with pytest.raises(DecodeError, match="needs 3"):
         decode.string([0x4142, 0x4344], 3)
     with pytest.raises(DecodeError, match="not ASCII"):
@@ -116,29 +117,41 @@ def test_bits_words_and_single_bits() -> None:
     with pytest.raises(DecodeError):
         decode.bits([1, 2, 3])
     two = decoder_for("bits", count=2)
-    assert two([0, 6]) == 6
+    assert two(b"\x00\x00\x00\x06") == 6
     with pytest.raises(DecodeError, match="bits needs 2"):
-        two([6])
+        two(b"\x00\x06")
     for bit in range(16):
         assert decode.register_bit([1 << bit], bit) is True
         assert decode.register_bit([0xFFFF ^ (1 << bit)], bit) is False
-    assert decoder_for("bool", bit=2)([0b100]) is True
-    assert decoder_for("bool", bit=2, invert=True)([0b100]) is False  # an active-low bit
+    assert decoder_for("bool", bit=2)(b"\x00\x04") is True
+    assert decoder_for("bool", bit=2, invert=True)(b"\x00\x04") is False  # an active-low bit
+    assert decoder_for("bool", bit=10)(b"\x04\x00") is True  # bits count from the low byte's LSB
 
 
 def test_bit_fields_take_a_byte_of_a_state_word() -> None:
     # AirNet 30214: low byte the state, high byte the sub-state.
     assert decode.bit_field([0x0203], 0, 8) == 3
     assert decode.bit_field([0x0203], 8, 8) == 2
-    assert decoder_for("uint16", bit=0, width=2)([0b111]) == 3
+    assert decoder_for("uint16", bit=0, width=2)(b"\x00\x07") == 3
 
 
 def test_coils_decode_as_bools() -> None:
-    assert decoder_for("bool", table="coil")([True]) is True
-    assert decoder_for("bool", table="discrete")([False]) is False
-    assert decoder_for("bool", table="coil", invert=True)([True]) is False
+    assert decoder_for("bool", table="coil")(b"\x01") is True
+    assert decoder_for("bool", table="discrete")(b"\x00") is False
+    assert decoder_for("bool", table="coil", invert=True)(b"\x01") is False
+    assert decode.coil([True]) is True
     with pytest.raises(DecodeError):
         decode.coil([True, False])
+
+
+def test_decoders_take_the_raw_wire_bytes_and_check_their_length() -> None:
+    u32 = decoder_for("uint32")
+    assert u32(b"\x00\x12\xd6\x87") == 1_234_567
+    for wrong in (b"", b"\x00\x12", b"\x00\x12\xd6", b"\x00\x12\xd6\x87\x00\x00"):
+        with pytest.raises(DecodeError, match="uint32 needs 2 registers"):
+            u32(wrong)
+    with pytest.raises(DecodeError, match="not 16-bit registers"):
+        registers_to_bytes([0x10000])
 
 
 def test_decoder_for_refuses_what_it_cannot_build() -> None:

@@ -6,7 +6,7 @@ import struct
 from datetime import UTC, datetime
 
 from adapters.modbus.blocks import plan_blocks
-from adapters.modbus.reader import BatchBuilder, Decoded, _cut, decode_block, point_source
+from adapters.modbus.reader import BatchBuilder, Decoded, cut_point, decode_block, point_source
 from adapters.modbus.registermap import RegisterMap, load_register_map
 from gateway.config import PROJECT_CONFIG_DIR
 from gateway.records import Quality
@@ -38,7 +38,7 @@ def decode_record(rmap: RegisterMap, regs: list[int]) -> dict[str, Decoded]:
     record = [p for p in rmap.points.values() if p.table == "input"]
     (block,) = plan_blocks(record, max_gap_registers=rmap.max_gap_registers)
     out: dict[str, Decoded] = {}
-    decode_block(regs, [_cut(p, block, rmap) for p in block.points], out)
+    decode_block(regs, [cut_point(p, block, rmap) for p in block.points], out)
     return out
 
 
