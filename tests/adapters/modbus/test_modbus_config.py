@@ -141,3 +141,16 @@ def test_a_good_site_loads_with_its_map(tmp_path: Path) -> None:
     loaded = load_site(site, {"modbus": plugin})
     assert loaded.maps["PC-1"].name == "lighthouse-remote"
     assert loaded.equipment_by_id("PC-1").register_map == "lighthouse-remote"
+
+
+def test_the_sample_entries_load(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[3] / "adapters" / "modbus" / "sample.yaml"
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "airnet2-suite3.yaml").write_text(
+        (PROJECT_CONFIG_DIR / "registermaps" / "pms-airnet2.yaml").read_text())
+    indented = "".join(f"  {line}" for line in sample.read_text().splitlines(keepends=True))
+    site = tmp_path / "site.yaml"
+    site.write_text("gateway: {id: gw-test}\nequipment:\n" + indented)
+    loaded = load_site(site, {"modbus": plugin})
+    assert [eq.id for eq in loaded.equipment] == ["PC-A1", "PC-B1", "PC-B2", "PC-C1"]
+    assert loaded.maps["PC-C1"].name == "pms-airnet2"
