@@ -10,7 +10,9 @@ supervisor's job, so pymodbus's own background reconnect is off (``reconnect_del
 Everything pymodbus raises or returns is translated here, once:
 
 * no answer, refused or lost link, timeout → :class:`CommunicationError`
-* an exception response → :class:`DeviceReportedError` with the Modbus exception code
+* an exception response → :class:`DeviceReportedError` with the Modbus exception code, except the two
+  a TCP-to-RTU gateway sends for a device behind it that does not answer (10, 11): that is the link to
+  the device being down, so :class:`CommunicationError`, and the outage is recorded as one
 * an answer from the wrong unit, to the wrong function, of the wrong size → :class:`ProtocolError`
 """
 
@@ -45,6 +47,8 @@ EXCEPTION_NAMES = {
 }
 READ_FUNCTIONS = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 WRITE_COIL, WRITE_REGISTER = 5, 6
+#: "Gateway path unavailable", "gateway target device failed to respond": no device answered.
+GATEWAY_NO_ANSWER = frozenset({10, 11})
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,11 @@ def check_response(
             )
         code = getattr(response, "exception_code", None)
         name = EXCEPTION_NAMES.get(code, "unknown exception") if isinstance(code, int) else "no code"
+        if code in GATEWAY_NO_ANSWER:
+            raise CommunicationError(
+                f"the Modbus gateway reports no answer from the unit: exception {code} ({name})",
+                equipment_id=equipment_id, address=address,
+            )
         raise DeviceReportedError(
             f"device answered Modbus exception {code} ({name}) to function {function_code}",
             code=code, equipment_id=equipment_id, address=address,
@@ -144,6 +153,7 @@ class ModbusBus:
         if self._client is not None:
             self._client.close()
             self._client = None
+            self._log.debug("link closed")
 
     def check_compatible(self, settings: BusSettings, equipment_id: str) -> None:
         """Devices sharing a line must agree on its settings; a silent mismatch would be a wrong read."""
@@ -171,7 +181,7 @@ class ModbusBus:
             if not ok:
                 raise CommunicationError("cannot open the link (refused, absent or timed out)",
                                          equipment_id=equipment_id, address=self.settings.endpoint)
-            self._log.info("link open")
+            self._log.info("link open", equipment_id=equipment_id)
         return client
 
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:

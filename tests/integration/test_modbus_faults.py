@@ -210,3 +210,11 @@ async def test_only_gateway_errors_leave_the_adapter_when_nothing_listens() -> N
         with pytest.raises(DeviceError):
             async with plugin.create(eq, res):
                 pass
+
+
+async def test_an_absent_unit_behind_a_tcp_endpoint_is_a_communication_error() -> None:
+    async with ParticleCounterSim(profile="metone6000", seed=41) as sim, SharedResources() as res:
+        with pytest.raises(CommunicationError, match=r"exception 11 \(gateway target") as err:
+            async with plugin.create(equipment(sim, device_id=5, equipment_id="PC-5"), res) as adapter:
+                await adapter.read_once()
+        assert err.value.equipment_id == "PC-5" and "/5/holding/" in err.value.address

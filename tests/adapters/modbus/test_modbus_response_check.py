@@ -10,7 +10,7 @@ from pymodbus.pdu.bit_message import ReadCoilsResponse, WriteSingleCoilResponse
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInputRegistersResponse
 
 from adapters.modbus.bus import BusSettings, ModbusBus, check_response
-from gateway.errors import ConfigError, DeviceReportedError, ProtocolError
+from gateway.errors import CommunicationError, ConfigError, DeviceReportedError, ProtocolError
 
 WHERE = {"equipment_id": "PC-1", "address": "modbus+tcp://h:502/1/holding/2+23"}
 
@@ -54,12 +54,19 @@ def test_a_wrong_bit_count_is_a_protocol_error() -> None:
 
 
 @pytest.mark.parametrize(("code", "name"), [(1, "illegal function"), (2, "illegal data address"),
-                                           (4, "server device failure"), (11, "failed to respond"), (99, "unknown")])
+                                           (4, "server device failure"), (6, "busy"), (99, "unknown")])
 def test_an_exception_answer_is_a_device_reported_error_with_its_code(code: int, name: str) -> None:
     with pytest.raises(DeviceReportedError, match=name) as err:
         check(ExceptionResponse(3, code, device_id=1))
     assert err.value.code == code
     assert err.value.quality == "Bad_DeviceFailure"
+
+
+@pytest.mark.parametrize("code", [10, 11])
+def test_a_gateway_saying_nobody_answered_is_a_communication_error(code: int) -> None:
+    with pytest.raises(CommunicationError, match=f"exception {code}") as err:
+        check(ExceptionResponse(3, code, device_id=1))
+    assert err.value.quality == "Bad_CommunicationError"
 
 
 def test_an_exception_from_another_unit_is_still_a_protocol_error() -> None:
