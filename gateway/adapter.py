@@ -56,6 +56,11 @@ class Adapter(Protocol):
         """Tell the device a batch is durable (pop a queue, send an ACK). Called once per batch."""
         ...
 
+    #: True when ``acknowledge`` tells the device something: the supervisor then commits and
+    #: acknowledges each batch before asking for the next. False lets reads overlap earlier commits.
+    #: An adapter without the attribute is treated as True.
+    needs_acknowledge: bool
+
 
 class PollingAdapter(ABC):
     """Base for request/response devices: subclasses connect, close and ``read_once``.
@@ -80,6 +85,9 @@ class PollingAdapter(ABC):
     @abstractmethod
     async def read_once(self) -> ReadingBatch | None:
         """One request/response cycle. None means the device had nothing new (not an error)."""
+
+    #: Most polled devices need no acknowledgement; an adapter that does sets this True.
+    needs_acknowledge: bool = False
 
     async def acknowledge(self, batch: ReadingBatch) -> None:
         """Most polled devices need no acknowledgement."""

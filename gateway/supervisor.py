@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,6 +68,7 @@ class DeviceSupervisor:
         *,
         on_records: OnRecords | None = None,
         rng: random.Random | None = None,
+        max_in_flight: int = 8,
     ) -> None:
         self.equipment = equipment
         self.make_adapter = make_adapter
@@ -76,18 +78,33 @@ class DeviceSupervisor:
         self.health = DeviceHealth(equipment.id)
         self._delay = backoff_delays(policy, rng or random.Random())
         self._log = log.bind(equipment_id=equipment.id, kind=equipment.kind)
+        self.max_in_flight = max_in_flight
+        self._in_flight: deque[asyncio.Future[None]] = deque()
 
     async def run(self) -> None:
         """Run until cancelled. Raises only what must stop the gateway (a JournalError, a bug in the core)."""
+        try:
+            await self._run()
+        finally:
+            for task in self._in_flight:
+                task.cancel()  # records already handed to the journal are committed regardless
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            self._in_flight.clear()
+
+    async def _run(self) -> None:
         attempt = 0
         while True:
             try:
                 async with self.make_adapter() as adapter:
+                    # A device that is acknowledged (a queue pop) waits for each commit before its next
+                    # read; any other keeps reading while earlier reads are being committed.
+                    depth = 1 if getattr(adapter, "needs_acknowledge", True) else self.max_in_flight
                     async for batch in adapter.batches():
                         if self.health.state != "up":
                             await self._restored()
                             attempt = 0
-                        await self._handle(adapter, batch)
+                        await self._handle(adapter, batch, depth)
+                    await self._drain()
             except DeviceError as exc:
                 await self._lost(Quality(exc.quality), str(exc))
             except (JournalError, asyncio.CancelledError):
@@ -99,11 +116,25 @@ class DeviceSupervisor:
             await asyncio.sleep(self._delay(attempt))
             attempt += 1
 
-    async def _handle(self, adapter: Adapter, batch: ReadingBatch) -> None:
+    async def _handle(self, adapter: Adapter, batch: ReadingBatch, depth: int) -> None:
         self.health.batches += 1
-        if batch.readings or batch.events:
-            await self._commit(self.pipeline.process(batch))
+        entries = self.pipeline.process(batch) if batch.readings or batch.events else []
+        if depth == 1:
+            await self._commit(entries)
+            await adapter.acknowledge(batch)
+            return
+        self._in_flight.append(asyncio.ensure_future(self._commit_then_acknowledge(entries, adapter, batch)))
+        while len(self._in_flight) >= depth:
+            await self._in_flight.popleft()
+
+    async def _commit_then_acknowledge(self, entries: Sequence[Entry], adapter: Adapter, batch: ReadingBatch) -> None:
+        await self._commit(entries)
         await adapter.acknowledge(batch)
+
+    async def _drain(self) -> None:
+        """Wait for every read handed to the journal, so what follows is committed after it."""
+        while self._in_flight:
+            await self._in_flight.popleft()
 
     async def _commit(self, entries: Sequence[Entry]) -> None:
         if not entries:
@@ -114,6 +145,7 @@ class DeviceSupervisor:
             self.on_records(records)
 
     async def _lost(self, quality: Quality, detail: str, *, exc_info: BaseException | None = None) -> None:
+        await self._drain()
         self.health.failures += 1
         self.health.last_error = detail
         if self.health.state == "down":

@@ -38,12 +38,15 @@ class Script:
     connects: list[list[float] | Exception] = field(default_factory=list)
     acknowledged: list[ReadingBatch] = field(default_factory=list)
     attempts: int = 0
+    #: False: the supervisor may read on while earlier batches are being committed.
+    needs_acknowledge: bool = True
 
 
 class FakeAdapter:
     def __init__(self, equipment: FakeEquipment, script: Script) -> None:
         self.equipment = equipment
         self.script = script
+        self.needs_acknowledge = script.needs_acknowledge
 
     async def __aenter__(self) -> Self:
         step = self.script.connects[min(self.script.attempts, len(self.script.connects) - 1)]

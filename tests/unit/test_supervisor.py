@@ -124,3 +124,32 @@ async def test_one_failing_device_does_not_stop_another() -> None:
     bad_lost = [d for d in sink.drafts if d.equipment_id == "BAD" and d.kind is Kind.EVENT]
     assert bad_lost[0].value == "lost" and "adapter bug" in bad_lost[0].detail
     assert plugin.scripts["BAD"].attempts > 1  # kept retrying
+
+
+class SlowCollector(Collector):
+    """A journal whose commits take a while, so reads can overlap them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most_in_flight = 0
+
+    async def __call__(self, entries: Sequence[Entry]) -> Sequence[ProcessRecord]:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.002)
+        self.in_flight -= 1
+        return await super().__call__(entries)
+
+
+@pytest.mark.parametrize("needs_acknowledge", [True, False])
+async def test_reads_overlap_commits_only_when_nothing_is_acknowledged(needs_acknowledge: bool) -> None:
+    eq = FakeEquipment(id="T1", equipment_class="freezer")
+    values = [float(i) for i in range(40)]
+    script = Script(connects=[values], needs_acknowledge=needs_acknowledge)
+    sink = SlowCollector()
+    await run_until(supervisor(eq, FakePlugin({"T1": script}), sink), sink,
+                    lambda d: any(x.kind is Kind.EVENT and x.value == "lost" for x in d))
+    measured = [d.value for d in sink.drafts if d.kind is Kind.MEASUREMENT and d.value is not None]
+    assert measured == values  # every read committed, in order, before the outage that followed them
+    assert [b.token for b in script.acknowledged] == values  # each acknowledged, in order, after its commit
+    assert (sink.most_in_flight > 1) is (not needs_acknowledge)
