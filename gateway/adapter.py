@@ -84,7 +84,7 @@ class PollingAdapter(ABC):
 
     @abstractmethod
     async def read_once(self) -> ReadingBatch | None:
-        """One request/response cycle. None means the device had nothing new (not an error)."""
+        """The device's current sample, read now (also what ``read-once`` prints). None: nothing yet."""
 
     #: Most polled devices need no acknowledgement; an adapter that does sets this True.
     needs_acknowledge: bool = False
@@ -107,14 +107,29 @@ class PollingAdapter(ABC):
         self._open = False
         await self.close()
 
+    async def poll(self) -> AsyncIterator[ReadingBatch]:
+        """One poll: what the device has new since the last one, zero or more batches, oldest first.
+
+        The default is one ``read_once``. Devices that buffer (a record index, a queue) override this
+        to catch up; the consumer commits and acknowledges each batch before asking for the next.
+        """
+        batch = await self.read_once()
+        if batch is not None and (batch.readings or batch.events):
+            yield batch
+
     async def batches(self) -> AsyncIterator[ReadingBatch]:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
-            batch = await self.read_once()
-            # An empty batch says "the device answered, nothing new": the supervisor counts it as
-            # a live link, so an idle but healthy device is never reported as lost.
-            yield batch if batch is not None else ReadingBatch(self.equipment_id, [])
+            delivered = False
+            async with contextlib.aclosing(self.poll()) as polled:
+                async for batch in polled:
+                    delivered = True
+                    yield batch
+            if not delivered:
+                # An empty batch says "the device answered, nothing new": the supervisor counts it
+                # as a live link, so an idle but healthy device is never reported as lost.
+                yield ReadingBatch(self.equipment_id, [])
             next_tick += self.poll_interval_s
             now = loop.time()
             if next_tick < now:  # fell behind: skip the missed ticks rather than burst

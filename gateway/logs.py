@@ -37,6 +37,8 @@ def configure(fmt: LogFormat = "console", level: str = "info") -> None:
         cache_logger_on_first_use=False,
     )
     # Libraries log through stdlib logging; keep their chatter (pymodbus hex dumps) below warnings.
-    logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(lvl, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("pymodbus", "asyncua"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL if lvl > logging.DEBUG else logging.DEBUG)

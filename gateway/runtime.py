@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.adapter import SharedResources
 from pydantic import TypeAdapter, ValidationError
 
+from gateway.adapter import SharedResources
 from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
 from gateway.errors import CommunicationError, ConfigError
 from gateway.journal import Journal
@@ -54,7 +54,9 @@ def build_pipeline(loaded: LoadedSite, equipment_id: str) -> EquipmentPipeline:
         try:
             limits = resolve_limits(eq.particle_limits, loaded.limit_tables[eq.id], device_map)
         except ConfigError as exc:
-            raise ConfigError([f"{loaded.path}: equipment {eq.id}: particle_limits: {p}" for p in exc.problems]) from None
+            raise ConfigError(
+                [f"{loaded.path}: equipment {eq.id}: particle_limits: {p}" for p in exc.problems]
+            ) from None
     return EquipmentPipeline(eq, device_map, loaded.config_hash, limits)
 
 
@@ -92,7 +94,9 @@ async def run_gateway(
     pipelines = {p.equipment.id: p for p in check_site(loaded)}
     stop = stop or asyncio.Event()
     site.journal.path.parent.mkdir(parents=True, exist_ok=True)
-    async with Journal.open(site.journal.path, gateway_id=site.gateway.id, synchronous=site.journal.synchronous) as journal:
+    async with Journal.open(
+        site.journal.path, gateway_id=site.gateway.id, synchronous=site.journal.synchronous
+    ) as journal:
         first_seq = journal.last_seq
         async with SharedResources() as resources:
             supervisors = [

@@ -43,5 +43,7 @@ async def running_simulators(entries: Sequence[SimulatorEntry]) -> AsyncIterator
             except OSError as exc:
                 raise SimulatorError(f"simulator {entry.name} could not start: {exc}") from exc
             endpoints[entry.name] = {a: getattr(sim, a, None) for a in ENDPOINT_ATTRS}
-            log.debug("simulator started", simulator=entry.name, kind=entry.kind, endpoint=endpoints[entry.name]["endpoint"])
+            log.debug(
+                "simulator started", simulator=entry.name, kind=entry.kind, endpoint=endpoints[entry.name]["endpoint"]
+            )
         yield endpoints

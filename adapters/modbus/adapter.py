@@ -14,7 +14,6 @@ only when no other device uses it, so one bad unit on an RS-485 line never takes
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
@@ -59,7 +58,7 @@ class ModbusAdapter(PollingAdapter):
     """A polled Modbus device. ``batches()`` yields what the device has new, in the order it happened."""
 
     def __init__(self, equipment: ModbusEquipmentConfig, register_map: RegisterMap, resources: SharedResources):
-        super().__init__(poll_interval_s=equipment.poll_interval_s)
+        super().__init__(poll_interval_s=equipment.poll_interval_s, equipment_id=equipment.id)
         self.equipment = equipment
         self.register_map = register_map
         self.resources = resources
@@ -128,20 +127,16 @@ class ModbusAdapter(PollingAdapter):
         """The sample the device shows now (commissioning: ``read-once``). Moves no cursor, pops nothing."""
         return await self._mode.look()
 
-    async def batches(self) -> AsyncIterator[ReadingBatch]:
+    async def poll(self) -> AsyncIterator[ReadingBatch]:
         """Every new sample once, oldest first; a poll may yield several (missed records, a queue)."""
-        loop = asyncio.get_running_loop()
-        interval = self.poll_interval_s
-        next_tick = loop.time()
-        while True:
-            async with contextlib.aclosing(self._mode.cycle()) as cycle:
-                async for batch in cycle:
-                    yield batch
-            next_tick += interval
-            now = loop.time()
-            if next_tick < now:  # fell behind: skip the missed ticks rather than burst
-                next_tick = now + interval - (now - next_tick) % interval
-            await asyncio.sleep(next_tick - now)
+        async with contextlib.aclosing(self._mode.cycle()) as cycle:
+            async for batch in cycle:
+                yield batch
+
+    @property
+    def needs_acknowledge(self) -> bool:  # type: ignore[override]
+        """Queue mode pops on acknowledge, so each packet is committed before the next is read."""
+        return self.register_map.acquisition.mode == "queue"
 
     async def acknowledge(self, batch: ReadingBatch) -> None:
         """Called by the core after the journal committed ``batch``; queue mode pops the packet here."""

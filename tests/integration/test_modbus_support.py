@@ -69,6 +69,8 @@ class Consumer:
                     try:
                         async with plugin.create(self.eq, self.resources) as adapter:
                             async for batch in adapter.batches():
+                                if not (batch.readings or batch.events):
+                                    continue  # "answered, nothing new": the supervisor's liveness signal
                                 self.on_batch(batch)
                                 self.batches.append(batch)
                                 if self.acknowledge:
