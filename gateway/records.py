@@ -51,16 +51,21 @@ class Quality(StrEnum):
 
     @property
     def severity(self) -> Literal["good", "uncertain", "bad"]:
-        return self.value.split("_", 1)[0].lower()  # type: ignore[return-value]
+        return _SEVERITY[self]
 
     @property
     def is_good(self) -> bool:
-        return self.severity == "good"
+        return _RANK[self] == 2
 
     def worst(self, other: Quality) -> Quality:
         """The worse of two qualities (bad < uncertain < good), keeping the first on a tie."""
-        order = {"good": 2, "uncertain": 1, "bad": 0}
-        return other if order[other.severity] < order[self.severity] else self
+        return other if _RANK[other] < _RANK[self] else self
+
+
+_SEVERITY: dict[Quality, Literal["good", "uncertain", "bad"]] = {
+    q: q.value.split("_", 1)[0].lower() for q in Quality  # type: ignore[misc]
+}
+_RANK = {q: {"bad": 0, "uncertain": 1, "good": 2}[_SEVERITY[q]] for q in Quality}
 
 
 class Kind(StrEnum):
@@ -76,12 +81,13 @@ class Kind(StrEnum):
 Value = StrictBool | StrictInt | StrictFloat | StrictStr | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class RawReading:
-    """One point of one device as the adapter read it.
+    """One point of one device as the adapter read it. Treat it as immutable once yielded.
 
-    A plain dataclass, not a model: adapters create many of these on the hot path and the core
-    validates once, when it builds the record.
+    A plain slots dataclass, not a model and not frozen: adapters create many of these on the hot
+    path (a frozen dataclass costs about five times as much to build) and the core validates once,
+    when it builds the record.
     """
 
     equipment_id: str
