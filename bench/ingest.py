@@ -161,7 +161,9 @@ async def gateway(ports: Sequence[int], seconds: float, workdir: Path) -> tuple[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--counters", type=int, default=4, help="simulated counters, each in its own process")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
     p.add_argument("--quick", action="store_true", help="2 counters, 5 s per measurement (under a minute)")

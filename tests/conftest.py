@@ -11,9 +11,16 @@ import pytest_asyncio
 
 @pytest_asyncio.fixture
 async def _task_leak_check() -> object:
+    before = asyncio.all_tasks()
     yield None
-    await asyncio.sleep(0)  # let tasks that were just cancelled or finished settle
-    leaked = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 1.0
+    while True:  # pymodbus finishes a request handler a tick after its socket closes: bounded settle
+        current = asyncio.current_task()
+        leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+        if not leaked or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.01)
     for task in leaked:
         task.cancel()
     if leaked:

@@ -63,6 +63,20 @@ def readers(register_map: RegisterMap, names: list[str], adapter: ModbusAdapter)
     return [adapter.point_reader([b]) for b in blocks]
 
 
+def record_and_control_readers(
+    adapter: ModbusAdapter, record_table: str
+) -> tuple[list[PointReader], list[PointReader]]:
+    """Readers for a buffered device: the record's table, and the control registers around it.
+
+    Control registers hold the device's state now, not the record's, so they carry no sample time.
+    """
+    rmap = adapter.register_map
+    record = [n for n, p in rmap.points.items() if p.table == record_table]
+    control = [n for n, p in rmap.points.items() if p.table != record_table]
+    adapter.builder.untimed = frozenset(control)
+    return readers(rmap, control, adapter), readers(rmap, record, adapter)
+
+
 class LiveMode:
     """MET ONE 6000 style: the newest sample sits in registers; emit each sample once."""
 
@@ -112,13 +126,8 @@ class LatestRecordMode:
     def __init__(self, adapter: ModbusAdapter, acq: LatestRecordAcquisition) -> None:
         self.adapter = adapter
         self.acq = acq
-        rmap = adapter.register_map
-        record = [n for n, p in rmap.points.items() if p.table == acq.record_table]
-        control = [n for n, p in rmap.points.items() if p.table != acq.record_table]
-        self.control_readers = readers(rmap, control, adapter)
-        self.record_readers = readers(rmap, record, adapter)
-        self.index_point = rmap.points[acq.record_index_point]
-        adapter.builder.untimed = frozenset(control)
+        self.control_readers, self.record_readers = record_and_control_readers(adapter, acq.record_table)
+        self.index_point = adapter.register_map.points[acq.record_index_point]
 
     async def on_connect(self) -> None:
         """Select the latest record (index -1). The device needs this: 40025 keeps whatever index was
@@ -197,13 +206,8 @@ class QueueMode:
     def __init__(self, adapter: ModbusAdapter, acq: QueueAcquisition) -> None:
         self.adapter = adapter
         self.acq = acq
-        rmap = adapter.register_map
-        record = [n for n, p in rmap.points.items() if p.table == acq.record_table]
-        control = [n for n, p in rmap.points.items() if p.table != acq.record_table]
-        self.control_readers = readers(rmap, control, adapter)
-        self.record_readers = readers(rmap, record, adapter)
-        self.available = rmap.points[acq.available_point]
-        adapter.builder.untimed = frozenset(control)
+        self.control_readers, self.record_readers = record_and_control_readers(adapter, acq.record_table)
+        self.available = adapter.register_map.points[acq.available_point]
 
     async def on_connect(self) -> None:
         """Nothing to select: the queue shows its oldest packet."""

@@ -107,7 +107,7 @@ def wait_for_records(path: Path, count: int, proc: subprocess.Popen[str], timeou
                 with JournalReader(path) as reader:
                     if (last := reader.last_seq()) >= count:
                         return last
-            except Exception:  # noqa: BLE001 - the journal may be mid-creation
+            except Exception:
                 pass
         time.sleep(0.05)
     raise AssertionError(f"fewer than {count} records after {timeout} s")

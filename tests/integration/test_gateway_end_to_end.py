@@ -42,7 +42,7 @@ def tcp_counter(eq_id: str, sim: ParticleCounterSim, register_map: str, limits: 
     return text + (f",\n     particle_limits: {limits}}}\n" if limits else "}\n")
 
 
-async def run_until(path: Path, condition: Callable[[list[ProcessRecord]], bool], *, timeout: float = 20.0,
+async def run_until(path: Path, condition: Callable[[list[ProcessRecord]], bool], *, timeout_s: float = 20.0,
                     during: Callable[[list[ProcessRecord]], None] | None = None) -> list[ProcessRecord]:
     """Run the gateway until the committed records satisfy ``condition`` (bounded), then stop it."""
     loaded = load_site(path, adapter_plugins())
@@ -56,7 +56,7 @@ async def run_until(path: Path, condition: Callable[[list[ProcessRecord]], bool]
 
     runner = asyncio.create_task(run_gateway(loaded, stop=stop, on_records=on_records))
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout_s):
             while not condition(committed):
                 changed.clear()
                 await changed.wait()
@@ -105,7 +105,8 @@ async def test_annex1_excursion_raises_and_clears_an_action_alarm(tmp_path: Path
 
         records = await run_until(
             path,
-            lambda rs: [a.value for a in of(rs, "PC-ISO", "particle_concentration_0_5um", Kind.ALARM)][-1:] == ["normal"],
+            lambda rs: [a.value for a in of(rs, "PC-ISO", "particle_concentration_0_5um", Kind.ALARM)][-1:]
+            == ["normal"],
             during=inject_once,
         )
     alarms = of(records, "PC-ISO", "particle_concentration_0_5um", Kind.ALARM)

@@ -1,4 +1,4 @@
-"""Fixtures for the simulator tests: raw pymodbus clients that are always closed, and a leak check."""
+"""Fixtures for the simulator tests: raw pymodbus clients that are always closed."""
 
 from __future__ import annotations
 
@@ -12,22 +12,6 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from device_sims.particle_counter import ParticleCounterSim
 
 ClientFactory = Callable[[ParticleCounterSim], Awaitable[AsyncModbusTcpClient | AsyncModbusSerialClient]]
-
-
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    """Fail a test that leaves asyncio tasks running (a simulator must own and cancel its tasks)."""
-    before = asyncio.all_tasks()
-    yield
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 1.0
-    while True:
-        current = asyncio.current_task()
-        leaked = {t for t in asyncio.all_tasks() - before if t is not current and not t.done()}
-        if not leaked or loop.time() > deadline:
-            break
-        await asyncio.sleep(0.01)  # pymodbus finishes a request handler a tick after the socket closes
-    assert not leaked, f"tasks left running: {leaked}"
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def load(path: Path, **kw: object):  # noqa: ANN201
+def load(path: Path, **kw: object):
     return load_site(path, {"fake": FakePlugin()}, **kw)  # type: ignore[arg-type]
 
 

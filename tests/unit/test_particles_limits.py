@@ -131,7 +131,7 @@ def test_bad_quality_is_never_judged() -> None:
 
 def test_limit_for_a_size_the_counter_cannot_see_is_a_config_error() -> None:
     cfg = ParticleLimitsConfig(grade="A", state="at_rest")
-    with pytest.raises(ConfigError, match="no 5.0 µm channel"):
+    with pytest.raises(ConfigError, match=r"no 5\.0 µm channel"):
         resolve_limits(cfg, ANNEX1, counter_map(sizes=(0.3, 0.5)))
 
 

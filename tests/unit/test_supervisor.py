@@ -31,8 +31,8 @@ class Collector:
         self.changed.set()
         return []
 
-    async def until(self, predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
-        async with asyncio.timeout(timeout):
+    async def until(self, predicate, timeout_s: float = 5.0) -> None:
+        async with asyncio.timeout(timeout_s):
             while not predicate(self.drafts):
                 self.changed.clear()
                 await self.changed.wait()
@@ -47,7 +47,7 @@ def events(drafts: list) -> list[str]:
     return [d.value for d in drafts if d.kind is Kind.EVENT]
 
 
-async def run_until(sup: DeviceSupervisor, sink: Collector, predicate) -> None:  # noqa: ANN001
+async def run_until(sup: DeviceSupervisor, sink: Collector, predicate) -> None:
     task = asyncio.create_task(sup.run())
     try:
         await sink.until(predicate)
