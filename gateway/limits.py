@@ -42,7 +42,7 @@ class ParticleLimits:
     @property
     def basis(self) -> str:
         state = self.config.state.replace("_", " ")
-        return f"{self.table.title}, Grade {self.config.grade} {state}"
+        return f"{self.table.citation}, Grade {self.config.grade} {state}"
 
 
 def resolve_limits(config: ParticleLimitsConfig, table: LimitTable, device_map: DeviceMap) -> ParticleLimits:

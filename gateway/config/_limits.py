@@ -18,6 +18,7 @@ class LimitTable(BaseModel):
 
     name: str
     title: str
+    citation: str = Field(description="the short form alarm texts cite, e.g. 'EU GMP Annex 1 (2022) Table 5'")
     unit: Literal["/m3"] = "/m3"
     limits: dict[str, dict[Literal["at_rest", "in_operation"], dict[float, float]]] = Field(
         description="grade -> state -> size in µm -> maximum particles/m³"

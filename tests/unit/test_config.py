@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from gateway.config import load_site
+from gateway.config import PROJECT_CONFIG_DIR, load_site, site_model
 from gateway.errors import ConfigError
+from gateway.plugins import adapter_plugins
 from tests.fakes import FakePlugin
 
 GOOD = """\
@@ -114,3 +116,10 @@ def test_simulator_placeholders_take_endpoints_and_keep_types(tmp_path: Path) ->
     assert loaded.equipment[1].poll_interval_s == 5
     stand_in = load(write(tmp_path, text))
     assert stand_in.config_hash == loaded.config_hash  # ports a simulator binds do not change the hash
+
+
+def test_committed_json_schema_matches_the_models() -> None:
+    """config/schema/site.schema.json is generated (`cgt-gateway schema -o ...`); it must not drift."""
+    committed = json.loads((PROJECT_CONFIG_DIR / "schema" / "site.schema.json").read_text())
+    current = site_model(adapter_plugins()).model_json_schema(by_alias=True)
+    assert committed == json.loads(json.dumps(current)), "regenerate: cgt-gateway schema -o config/schema/site.schema.json"
