@@ -94,6 +94,7 @@ class DeviceSupervisor:
     async def _run(self) -> None:
         attempt = 0
         while True:
+            _raise_if_cancelling()
             try:
                 async with self.make_adapter() as adapter:
                     # A device that is acknowledged (a queue pop) waits for each commit before its next
@@ -117,6 +118,7 @@ class DeviceSupervisor:
             attempt += 1
 
     async def _handle(self, adapter: Adapter, batch: ReadingBatch, depth: int) -> None:
+        _raise_if_cancelling()
         self.health.batches += 1
         entries = self.pipeline.process(batch) if batch.readings or batch.events else []
         if depth == 1:
@@ -168,3 +170,15 @@ class DeviceSupervisor:
         else:
             self._log.info("device connected")
         self.health.state, self.health.since, self.health.last_error = "up", now, None
+
+
+def _raise_if_cancelling() -> None:
+    """Stop if this task was cancelled, even if a library swallowed the CancelledError.
+
+    Python 3.11's ``asyncio.wait_for`` (which pymodbus uses for every request) can lose a
+    cancellation that lands as the answer arrives; without this check a device task would
+    then run on after the gateway was told to stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -122,4 +122,5 @@ def test_committed_json_schema_matches_the_models() -> None:
     """config/schema/site.schema.json is generated (`cgt-gateway schema -o ...`); it must not drift."""
     committed = json.loads((PROJECT_CONFIG_DIR / "schema" / "site.schema.json").read_text())
     current = site_model(adapter_plugins()).model_json_schema(by_alias=True)
-    assert committed == json.loads(json.dumps(current)), "regenerate: cgt-gateway schema -o config/schema/site.schema.json"
+    regenerate = "regenerate: cgt-gateway schema -o config/schema/site.schema.json"
+    assert committed == json.loads(json.dumps(current)), regenerate

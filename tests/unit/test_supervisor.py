@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from gateway.config import SupervisorConfig
 from gateway.errors import CommunicationError, DeviceReportedError
 from gateway.pipeline import Entry, EquipmentPipeline
-from gateway.records import Kind, ProcessRecord, Quality
+from gateway.records import Kind, ProcessRecord, Quality, ReadingBatch
 from gateway.supervisor import DeviceSupervisor, backoff_delays
 from tests.fakes import FakeEquipment, FakePlugin, Script, factory, fake_map
 
@@ -153,3 +153,44 @@ async def test_reads_overlap_commits_only_when_nothing_is_acknowledged(needs_ack
     assert measured == values  # every read committed, in order, before the outage that followed them
     assert [b.token for b in script.acknowledged] == values  # each acknowledged, in order, after its commit
     assert (sink.most_in_flight > 1) is (not needs_acknowledge)
+
+
+class SwallowingAdapter:
+    """Loses a cancellation the way Python 3.11's wait_for can when an answer arrives at that moment."""
+
+    needs_acknowledge = False
+    swallowed = 0
+
+    async def __aenter__(self) -> SwallowingAdapter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def batches(self):  # noqa: ANN201
+        while True:
+            try:
+                await asyncio.sleep(0.001)
+            except asyncio.CancelledError:
+                if SwallowingAdapter.swallowed:
+                    raise
+                SwallowingAdapter.swallowed += 1  # the library bug, once: the answer won, the cancel is gone
+            yield ReadingBatch("T1", [])
+
+    async def acknowledge(self, batch: ReadingBatch) -> None:
+        return None
+
+
+async def test_a_cancellation_a_library_swallowed_still_stops_the_device_task() -> None:
+    eq = FakeEquipment(id="T1", equipment_class="freezer")
+    pipeline = EquipmentPipeline(eq, fake_map(eq.points), "h" * 64)
+    sup = DeviceSupervisor(eq, SwallowingAdapter, pipeline, Collector(), FAST)
+    task = asyncio.create_task(sup.run())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.wait({task}, timeout=2)  # does not cancel again: the first cancellation must suffice
+    stopped = task.done()
+    if not stopped:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert stopped and task.cancelled(), "the device task ran on after its cancellation was swallowed"
