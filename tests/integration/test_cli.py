@@ -149,3 +149,27 @@ def test_an_edited_record_fails_verify_naming_its_seq(site: Path, tmp_path: Path
     done = cli("verify", "-c", str(site))
     assert done.returncode == 1
     assert "seq 7" in done.stderr
+
+
+def test_json_logs_are_one_object_per_line_on_stderr(site: Path) -> None:
+    done = cli("--log-format", "json", "run", "-c", str(site), "--for", "1.5")
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    started = next(e for e in events if e["event"] == "gateway starting")
+    assert started["gateway_id"] == "gw-cli" and started["level"] == "info" and "timestamp" in started
+    assert done.stdout == ""  # records only with --show
+
+
+def test_sim_runs_a_simulator_by_hand_and_prints_its_endpoint() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "sim", "particle-counter", "--profile", "metone6000", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            endpoint = json.loads(proc.stdout.readline())
+            assert endpoint["endpoint"].startswith("tcp://127.0.0.1:") and endpoint["port"] > 0
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+    assert proc.returncode == 0
