@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from gateway.adapter import SharedResources
+from gateway.adapter import Adapter, PollingAdapter, SharedResources
 from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
 from gateway.errors import CommunicationError, ConfigError
 from gateway.journal import Journal
@@ -131,6 +131,11 @@ async def read_once(loaded: LoadedSite, equipment_id: str, *, timeout_s: float =
         adapter = loaded.plugins[eq.kind].create(eq, resources)
         try:
             async with asyncio.timeout(timeout_s), adapter:
+                if isinstance(adapter, PollingAdapter):
+                    # the device's current sample: no cursor moves, no queue is popped
+                    while (batch := await adapter.read_once()) is None or not batch.readings:
+                        await asyncio.sleep(min(adapter.poll_interval_s, 0.5))
+                    return pipeline.process(batch)
                 async for batch in adapter.batches():
                     if batch.readings:
                         return pipeline.process(batch)
@@ -142,7 +147,7 @@ async def read_once(loaded: LoadedSite, equipment_id: str, *, timeout_s: float =
     raise CommunicationError("the adapter stopped before delivering a sample", equipment_id=eq.id)
 
 
-def _factory(loaded: LoadedSite, equipment_id: str, resources: SharedResources) -> Callable[[], object]:
+def _factory(loaded: LoadedSite, equipment_id: str, resources: SharedResources) -> Callable[[], Adapter]:
     eq = loaded.equipment_by_id(equipment_id)
     plugin = loaded.plugins[eq.kind]
     return lambda: plugin.create(eq, resources)

@@ -188,12 +188,14 @@ class LatestRecordMode:
             cur.next_index = index + 1
         await self._select(LATEST)
 
-    async def look(self) -> ReadingBatch:
-        """The newest record (index -1), without moving the cursor."""
+    async def look(self) -> ReadingBatch | None:
+        """The newest record (index -1), without moving the cursor; None while the buffer is empty."""
         await self._select(LATEST)
         control: dict[str, Decoded] = {}
         for r in self.control_readers:
             await r.read(self.adapter.bus, control)
+        if control[self.acq.record_count_point].value == 0:
+            return None
         return self.adapter.builder.build(await self._read_record(control), utc_now())
 
     async def acknowledge(self, batch: ReadingBatch) -> None:
