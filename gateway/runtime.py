@@ -133,9 +133,11 @@ async def read_once(loaded: LoadedSite, equipment_id: str, *, timeout_s: float =
             async with asyncio.timeout(timeout_s), adapter:
                 if isinstance(adapter, PollingAdapter):
                     # the device's current sample: no cursor moves, no queue is popped
-                    while (batch := await adapter.read_once()) is None or not batch.readings:
+                    while True:
+                        batch = await adapter.read_once()
+                        if batch is not None and batch.readings:
+                            return pipeline.process(batch)
                         await asyncio.sleep(min(adapter.poll_interval_s, 0.5))
-                    return pipeline.process(batch)
                 async for batch in adapter.batches():
                     if batch.readings:
                         return pipeline.process(batch)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from adapters.modbus.decode import REGISTERS_PER_TYPE, PointType, WordOrder
 from gateway.config import STRICT, YamlDocument
@@ -98,6 +98,16 @@ class SourceTime(BaseModel):
     epoch: Literal["unix"] = Field(default="unix", description="unix: seconds since 1970-01-01 UTC")
 
 
+def _lowers(value: Quality) -> Quality:
+    if value.is_good:
+        raise ValueError("an alarm or unmet expectation must lower the quality: give an Uncertain_ or Bad_ code")
+    return value
+
+
+#: A quality that says something is wrong: Good here would hide the alarm it stands for.
+LoweredQuality = Annotated[Quality, AfterValidator(_lowers)]
+
+
 class StatusBit(BaseModel):
     """One bit of a status word and the quality its alarm state gives the points it concerns."""
 
@@ -105,15 +115,8 @@ class StatusBit(BaseModel):
 
     bit: int = Field(ge=0, le=31)
     label: str = Field(description="what the bit says, in the device manual's words")
-    quality: Quality = Field(description="quality of the named points while the bit is in its alarm state")
+    quality: LoweredQuality = Field(description="quality of the named points while the bit is in its alarm state")
     points: list[str] = Field(default_factory=list, description="points whose quality the alarm lowers")
-
-    @field_validator("quality")
-    @classmethod
-    def _not_good(cls, value: Quality) -> Quality:
-        if value.is_good:
-            raise ValueError("a status alarm must lower the quality: give an Uncertain_ or Bad_ code")
-        return value
 
 
 class StatusSpec(BaseModel):
@@ -137,15 +140,8 @@ class Expectation(BaseModel):
     point: str = Field(description="the point holding the setting")
     value: int = Field(description="the value the map assumes")
     label: str = Field(description="what the map assumes, in words")
-    quality: Quality = Field(default=Quality.BAD_CONFIGURATION_ERROR)
+    quality: LoweredQuality = Field(default=Quality.BAD_CONFIGURATION_ERROR)
     points: list[str] = Field(min_length=1, description="points whose meaning depends on the setting")
-
-    @field_validator("quality")
-    @classmethod
-    def _not_good(cls, value: Quality) -> Quality:
-        if value.is_good:
-            raise ValueError("an unmet expectation must lower the quality: give an Uncertain_ or Bad_ code")
-        return value
 
 
 class OnConnectWrite(BaseModel):

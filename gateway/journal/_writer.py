@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import structlog
 
@@ -99,23 +99,12 @@ class Journal:
         self._transactions = self._rows = self._largest = self._failed = 0
 
     @classmethod
-    def open(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        gateway_id: str,
-        synchronous: Synchronous = "full",
-        max_batch_rows: int = 2000,
-        max_pending_rows: int = 10_000,
-    ) -> Journal:
-        """A journal to use as ``async with``: opened on entry, drained and closed on exit."""
-        return cls(
-            path,
-            gateway_id=gateway_id,
-            synchronous=synchronous,
-            max_batch_rows=max_batch_rows,
-            max_pending_rows=max_pending_rows,
-        )
+    def open(cls, path: str | os.PathLike[str], **options: Any) -> Journal:
+        """A journal to use as ``async with``: opened on entry, drained and closed on exit.
+
+        Takes the constructor's keyword arguments (``gateway_id`` and the rest).
+        """
+        return cls(path, **options)
 
     async def __aenter__(self) -> Journal:
         await self.start()

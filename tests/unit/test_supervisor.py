@@ -167,7 +167,7 @@ class SwallowingAdapter:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def batches(self):  # noqa: ANN201
+    async def batches(self):
         while True:
             try:
                 await asyncio.sleep(0.001)
