@@ -47,11 +47,12 @@ class EquipmentPipeline:
         self._sources: dict[str, str] = {}
 
     @property
-    def parameters(self) -> list[str]:
-        """Every parameter this equipment journals, including derived concentrations."""
-        names = [p.parameter for p in self.device_map.points.values() if p.parameter is not None]
+    def parameters(self) -> dict[str, Kind]:
+        """Every parameter this equipment journals, with its kind, including derived concentrations."""
+        names = {p.parameter: p.kind for p in self.device_map.points.values() if p.parameter is not None}
         if self.device_map.particle_counter is not None:
-            names += [concentration_parameter(c.size_um) for c in self.device_map.particle_counter.channels]
+            for c in self.device_map.particle_counter.channels:
+                names[concentration_parameter(c.size_um)] = Kind.MEASUREMENT
         return names
 
     def process(self, batch: ReadingBatch) -> list[Entry]:
@@ -85,12 +86,12 @@ class EquipmentPipeline:
     def communication_lost(self, quality: Quality, detail: str, at: datetime) -> list[Entry]:
         """The gap as data: a ``lost`` event, then every parameter bad from ``at`` on."""
         rows = [self._event("communication", "lost", detail, at, quality)]
-        for parameter in self.parameters:
+        for parameter, kind in self.parameters.items():
             rows.append({
                 **self._base,
                 "parameter": parameter,
                 "source": self._sources.get(parameter, f"equipment://{self.equipment.id}/{parameter}"),
-                "kind": Kind.MEASUREMENT,
+                "kind": kind,
                 "value": None,
                 "quality": quality,
                 "gateway_time": at,

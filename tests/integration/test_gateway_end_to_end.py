@@ -153,6 +153,7 @@ async def test_a_lost_device_is_journalled_as_a_gap_while_another_keeps_flowing(
     gap = [r for r in records if r.equipment_id == "PC-FLAKY" and r.seq > lost.seq and r.value is None]
     assert {r.parameter for r in gap} >= {"particle_count_0_5um", "particle_concentration_0_5um"}
     assert all(r.quality is Quality.BAD_COMMUNICATION_ERROR for r in gap)
+    assert next(r for r in gap if r.parameter == "laser_alert").kind is Kind.STATE  # a gap keeps each kind
     # the other device kept delivering good samples while the first was down
     restored = of(records, "PC-FLAKY", "communication")[1]
     during_outage = [r for r in of(records, "PC-STEADY", "particle_count_0_5um") if lost.seq < r.seq < restored.seq]
