@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.adapter import Adapter, PollingAdapter, SharedResources
 from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
-from gateway.errors import CommunicationError, ConfigError
+from gateway.errors import CommunicationError, ConfigError, JournalError
 from gateway.journal import Journal
 from gateway.limits import resolve_limits
 from gateway.pipeline import Entry, EquipmentPipeline
@@ -93,7 +93,10 @@ async def run_gateway(
     site = loaded.site
     pipelines = {p.equipment.id: p for p in check_site(loaded)}
     stop = stop or asyncio.Event()
-    site.journal.path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        site.journal.path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"cannot create the journal's folder {site.journal.path.parent}: {exc.strerror}") from exc
     async with Journal.open(
         site.journal.path, gateway_id=site.gateway.id, synchronous=site.journal.synchronous
     ) as journal:
