@@ -60,6 +60,7 @@ class EquipmentPipeline:
         rows: list[dict[str, Any]] = []
         raws: list[bytes | None] = []
         gateway_time = batch.readings[0].gateway_time if batch.readings else None
+        context = {"lot_id": batch.lot_id, "process_step": batch.process_step}
         for name, detail in batch.events:
             rows.append(self._event("device_event", name, detail, gateway_time or utc_now(), None))
             raws.append(None)
@@ -81,6 +82,9 @@ class EquipmentPipeline:
                     rows.append(self._derived(ch, alarm.concentration.parameter, ALARM_VALUES[alarm.level],
                                               Quality.GOOD, alarm.detail, kind=Kind.ALARM, unit=None))
                     raws.append(None)
+        if batch.lot_id is not None or batch.process_step is not None:
+            for row in rows:
+                row.update(context)
         return list(zip(_DRAFTS.validate_python(rows), raws, strict=True))
 
     def communication_lost(self, quality: Quality, detail: str, at: datetime) -> list[Entry]:
@@ -132,6 +136,7 @@ class EquipmentPipeline:
             "unit": unit,
             "quality": quality,
             "source_time": reading.source_time,
+            "server_time": reading.server_time,
             "gateway_time": reading.gateway_time,
             "detail": detail,
         }

@@ -103,6 +103,8 @@ class RawReading:
     raw: bytes | None = None
     #: Why the quality is not Good, in words, when the protocol says more than the status code.
     detail: str | None = None
+    #: When a server in between (an OPC UA server) stamped the value, if the protocol says.
+    server_time: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -117,8 +119,12 @@ class ReadingBatch:
     equipment_id: str
     readings: list[RawReading]
     token: Any = None
-    #: Device-level facts of this read that are not points (e.g. "restarted": counter went back).
+    #: Device-level facts of this read that are not points: (name, detail), e.g. a restart.
     events: list[tuple[str, str]] = field(default_factory=list)
+    #: The lot and process step the device itself reports for this read (an OPC UA LADS program's
+    #: SupervisoryJobId and step); they go on every record of the batch.
+    lot_id: str | None = None
+    process_step: str | None = None
 
 
 _MODEL = ConfigDict(frozen=True, extra="forbid", ser_json_timedelta="float")
@@ -150,6 +156,9 @@ class RecordDraft(BaseModel):
     unit: str | None = Field(default=None, description="UCUM code: Cel, %, /m3, [ft_i]3/min, s")
     quality: Quality
     source_time: AwareDatetime | None = None
+    server_time: AwareDatetime | None = Field(
+        default=None, description="when a server in between (OPC UA ServerTimestamp) stamped the value"
+    )
     gateway_time: AwareDatetime
     clock_offset_s: float | None = Field(
         default=None, description="source_time - gateway_time when the device clock was last compared"

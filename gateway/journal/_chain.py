@@ -76,7 +76,7 @@ def draft_body(draft: RecordDraft, raw: bytes | None) -> dict[str, Any]:
                 f"{draft.equipment_id} {draft.parameter}: {name} is {number}, which JSON cannot hold; "
                 "journal it as None with a Bad quality and say why in detail"
             )
-    for name in ("gateway_time", "source_time"):
+    for name in ("gateway_time", "source_time", "server_time"):
         moment = getattr(draft, name)
         offset = None if moment is None else moment.utcoffset()
         if offset is not None and (offset.seconds % 60 or offset.microseconds):
