@@ -1,0 +1,140 @@
+"""One asyncua server instance: endpoint, security policies and the self-signed certificate.
+
+A fresh `asyncua.Server` is built for every start (first start and each `restart` fault), because
+asyncua's server is not meant to be started again after `stop()`; the address space is rebuilt from the
+process model, which the simulator keeps, so a restart loses sessions and subscriptions but not the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+from asyncua import Server, ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from gateway.errors import SimulatorError
+
+from .nodes import NAMESPACE_URI
+
+log = structlog.get_logger(__name__)
+
+SECURITY_MODES = ("none", "sign", "sign_and_encrypt", "both")
+ENDPOINT_PATH = "/cgt/closed-processor/"
+APPLICATION_URI = "urn:cgt-gateway:sim:closed-processor:server"
+CERT_NAME = "server_cert.der"
+KEY_NAME = "server_key.pem"
+
+_POLICIES = {
+    "none": [ua.SecurityPolicyType.NoSecurity],
+    "sign": [ua.SecurityPolicyType.Basic256Sha256_Sign],
+    "sign_and_encrypt": [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt],
+    "both": [
+        ua.SecurityPolicyType.Basic256Sha256_Sign,
+        ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+        ua.SecurityPolicyType.NoSecurity,
+    ],
+}
+
+Builder = Callable[[Server, int], Awaitable[None]]
+
+
+def quiet_asyncua() -> None:
+    """asyncua logs every session, method call and revised timeout at INFO; keep only warnings and up."""
+    for name in ("asyncua", "asyncua.server", "asyncua.client"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
+async def ensure_certificate(cert_dir: Path, *, regenerate: bool = False) -> Path:
+    """A self-signed server certificate (DER) and key in `cert_dir`; a new pair when `regenerate`."""
+    cert, key = _prepare_cert_dir(cert_dir, regenerate)
+    await setup_self_signed_certificate(
+        key, cert, APPLICATION_URI, socket.gethostname(), [ExtendedKeyUsageOID.SERVER_AUTH],
+        {"countryName": "DE", "organizationName": "cgt-gateway", "commonName": "closed-processor-sim"},
+    )  # fmt: skip
+    return cert
+
+
+def _prepare_cert_dir(cert_dir: Path, regenerate: bool) -> tuple[Path, Path]:
+    """Small, local file operations: not worth a thread."""
+    cert, key = cert_dir / CERT_NAME, cert_dir / KEY_NAME
+    if regenerate:
+        cert.unlink(missing_ok=True)
+        key.unlink(missing_ok=True)
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    return cert, key
+
+
+class OpcServer:
+    """Start and stop one asyncua server; `port` is the bound port (ask for it again on the next start)."""
+
+    def __init__(self, host: str, port: int, security: str, cert_dir: Path | None) -> None:
+        if security not in SECURITY_MODES:
+            raise ValueError(f"unknown security {security!r}; valid: {', '.join(SECURITY_MODES)}")
+        if security != "none" and cert_dir is None:
+            raise ValueError("a secure endpoint needs a cert_dir")
+        self._host = host
+        self._port = port
+        self._security = security
+        self._cert_dir = cert_dir
+        self.server: Server | None = None
+        self.namespace_index: int | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self, build: Builder, *, new_certificate: bool = False) -> None:
+        """Init a server, build its nodes, listen. SimulatorError if the port cannot be bound."""
+        quiet_asyncua()
+        server = Server()
+        await server.init()
+        try:
+            server.set_endpoint(f"opc.tcp://{self._host}:{self._port}{ENDPOINT_PATH}")
+            server.set_server_name("cgt-gateway closed-processor simulator")
+            await server.set_application_uri(APPLICATION_URI)
+            server.set_security_policy(_POLICIES[self._security])
+            if self._security != "none":
+                assert self._cert_dir is not None
+                cert = await ensure_certificate(self._cert_dir, regenerate=new_certificate)
+                await server.load_certificate(str(cert))
+                await server.load_private_key(str(self._cert_dir / KEY_NAME))
+            idx = await server.register_namespace(NAMESPACE_URI)
+            await build(server, idx)
+            await server.start()
+        except OSError as exc:
+            await _stop_quietly(server)
+            raise SimulatorError(
+                f"closed-processor simulator cannot listen on {self._host}:{self._port}: {exc}"
+            ) from exc
+        except BaseException:
+            await _stop_quietly(server)
+            raise
+        self._port = server.bserver.port
+        self.server, self.namespace_index = server, idx
+        log.debug("opc ua server started", port=self._port, security=self._security)
+
+    async def stop(self) -> None:
+        """Close the listener and every session. Safe to call when not started."""
+        server, self.server = self.server, None
+        if server is not None:
+            await server.stop()
+
+    def session_count(self) -> int:
+        """Open client sessions: asyncua registers each external session with the internal server."""
+        if self.server is None:
+            return 0
+        return len(getattr(self.server.iserver, "_external_sessions", {}))
+
+
+async def _stop_quietly(server: Server) -> None:
+    try:
+        await server.stop()
+    except Exception:  # a half-started server may fail to stop; the start error is the one to report
+        log.debug("stop after a failed start raised", exc_info=True)
