@@ -1,0 +1,90 @@
+"""DataValues → RawReadings and ReadingBatches, shared by the subscribe and poll modes. No I/O.
+
+This is where a point's quality, both timestamps and its source URI are decided, and where a node
+the server does not know is quarantined: it gets one bad-quality reading and a ``node_quarantined``
+event, and the other points keep flowing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from asyncua import ua
+
+from adapters.opcua.nodemap import OpcUaPoint
+from adapters.opcua.program import ProgramTracker
+from adapters.opcua.status import MISSING_NODE_CODES, convert_value, quality_of, status_name, timestamp
+from gateway.records import Quality, RawReading, ReadingBatch, utc_now
+
+
+@dataclass
+class ResolvedPoint:
+    """A map point bound to this session's NodeId, or quarantined with the status that says why."""
+
+    point: OpcUaPoint
+    source: str
+    node_id: ua.NodeId | None = None
+    problem: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.node_id is not None and self.problem is None
+
+
+class BatchBuilder:
+    """Builds batches for one equipment; keeps the program state and which points are quarantined."""
+
+    def __init__(self, equipment_id: str, points: list[ResolvedPoint], tracker: ProgramTracker) -> None:
+        self.equipment_id = equipment_id
+        self.points = points
+        self.tracker = tracker
+        self._readings: list[RawReading] = []
+        self._events: list[tuple[str, str]] = []
+
+    def quarantine(self, rp: ResolvedPoint, code: int) -> None:
+        """Take a point out of service: one bad reading and one event, then never again for this session."""
+        if rp.problem is not None:
+            return
+        rp.problem = code
+        name = status_name(code)
+        self._readings.append(
+            RawReading(
+                self.equipment_id, rp.point.name, rp.source, None, utc_now(),
+                quality=Quality.BAD_CONFIGURATION_ERROR, detail=f"{name}: node not on the server; point quarantined",
+            )
+        )
+        self._events.append(("node_quarantined", f"{rp.point.name} {rp.point.address}: {name}"))
+
+    def add(self, rp: ResolvedPoint, dv: ua.DataValue) -> None:
+        """One DataValue of one point, as it came from the server."""
+        code = dv.StatusCode.value if dv.StatusCode is not None else 0
+        if (code & 0xFFFF0000) in MISSING_NODE_CODES:
+            self.quarantine(rp, code & 0xFFFF0000)
+            return
+        quality, detail = quality_of(code)
+        raw_value = dv.Value.Value if dv.Value is not None else None
+        converted = convert_value(raw_value)
+        if converted.quality is not None:
+            quality = quality.worst(converted.quality)
+            detail = "; ".join(d for d in (detail, converted.detail) if d)
+        reading = RawReading(
+            self.equipment_id, rp.point.name, rp.source, converted.value, utc_now(),
+            quality=quality, source_time=timestamp(dv.SourceTimestamp), detail=detail,
+            server_time=timestamp(dv.ServerTimestamp),
+        )
+        self._readings.append(reading)
+        if quality.severity != "bad" and self.tracker.watches(rp.point.name):
+            self.tracker.update(rp.point.name, converted.value)
+
+    def add_all(self, pairs: Iterable[tuple[ResolvedPoint, ua.DataValue]]) -> None:
+        for rp, dv in pairs:
+            self.add(rp, dv)
+
+    def take(self) -> ReadingBatch:
+        """Everything added since the last take, as one batch with the run's lot and step."""
+        events = self._events + self.tracker.end_of_batch()
+        lot, step = self.tracker.context()
+        batch = ReadingBatch(self.equipment_id, self._readings, events=events, lot_id=lot, process_step=step)
+        self._readings, self._events = [], []
+        return batch

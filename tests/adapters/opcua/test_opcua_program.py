@@ -1,0 +1,87 @@
+"""LADS ActiveProgram → run events, lot and step; quarantine in the batch builder. No I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from asyncua import ua
+
+from adapters.opcua.batch import BatchBuilder, ResolvedPoint
+from adapters.opcua.nodemap import OpcUaPoint, ProgramSpec
+from adapters.opcua.program import ProgramTracker
+from gateway.records import Quality
+
+SPEC = ProgramSpec(state="state", run_id="run", lot="lot", template="tpl", step="step")
+
+
+def feed(t: ProgramTracker, *updates: tuple[str, object]) -> tuple[list[tuple[str, str]], tuple[str | None, str | None]]:
+    for point, value in updates:
+        t.update(point, value)
+    return t.end_of_batch(), t.context()
+
+
+def idle(t: ProgramTracker) -> None:
+    feed(t, ("state", "Stopped"), ("run", ""), ("lot", ""), ("tpl", ""), ("step", ""))
+
+
+def test_a_run_starts_with_its_lot_and_ends_when_the_state_leaves_running() -> None:
+    t = ProgramTracker(SPEC)
+    idle(t)
+    # the run id may come before the lot in one publish: the event waits for the end of the batch
+    events, ctx = feed(t, ("run", "R-1"), ("lot", "LOT-42"), ("tpl", "CAR-T-STD"), ("state", "Running.Execute"),
+                       ("step", "prime"))
+    assert events == [("run_started", "run R-1 template CAR-T-STD lot LOT-42")]
+    assert ctx == ("LOT-42", "prime")
+    assert feed(t, ("step", "expansion")) == ([], ("LOT-42", "expansion"))
+    events, ctx = feed(t, ("state", "Stopped"), ("run", ""), ("lot", ""), ("step", ""))
+    assert events == [("run_ended", "run R-1 lot LOT-42: state Stopped")]
+    assert ctx == ("LOT-42", "expansion")  # the batch that ended the run still belongs to it
+    assert feed(t, ("state", "Stopped")) == ([], (None, None))
+
+
+def test_a_cleared_run_id_ends_the_run() -> None:
+    t = ProgramTracker(SPEC)
+    idle(t)
+    feed(t, ("run", "R-2"), ("lot", "L"), ("state", "Running.Execute"))
+    events, _ = feed(t, ("run", ""))
+    assert events == [("run_ended", "run R-2 lot L: run id cleared")]
+
+
+def test_a_run_going_at_connect_is_in_progress_not_started() -> None:
+    t = ProgramTracker(SPEC)
+    events, ctx = feed(t, ("state", "Running.Execute"), ("run", "R-3"), ("lot", "L3"), ("tpl", "WASH-ONLY"), ("step", "harvest"))
+    assert events == [("run_in_progress", "run R-3 template WASH-ONLY lot L3")]
+    assert ctx == ("L3", "harvest")
+
+
+def test_a_run_that_starts_and_ends_in_one_batch_is_both() -> None:
+    t = ProgramTracker(SPEC)
+    idle(t)
+    events, _ = feed(t, ("run", "R-4"), ("state", "Running.Execute"), ("lot", "L4"), ("state", "Aborted"))
+    assert [e[0] for e in events] == ["run_started", "run_ended"]
+
+
+def test_no_program_section_means_no_context() -> None:
+    t = ProgramTracker(None)
+    assert feed(t, ("run", "R")) == ([], (None, None))
+
+
+def _point(name: str, path: str) -> ResolvedPoint:
+    return ResolvedPoint(OpcUaPoint(name=name, browse_path=path), f"opc.tcp://h:1/ns=urn:x;{path}", ua.NodeId(path, 3))
+
+
+def test_a_node_reported_unknown_is_quarantined_once_and_the_rest_flow() -> None:
+    a, b = _point("a", "A"), _point("b", "B")
+    builder = BatchBuilder("CP-1", [a, b], ProgramTracker(None))
+    now = datetime.now(UTC)
+    gone = ua.DataValue(None, StatusCode=ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown))
+    builder.add(a, gone)
+    builder.add(a, gone)
+    builder.add(b, ua.DataValue(ua.Variant(1.0), SourceTimestamp=now, ServerTimestamp=now))
+    batch = builder.take()
+    assert batch.events == [("node_quarantined", "a A: BadNodeIdUnknown")]
+    ra, rb = batch.readings
+    assert (ra.point, ra.quality, ra.value) == ("a", Quality.BAD_CONFIGURATION_ERROR, None)
+    assert ra.detail and "BadNodeIdUnknown" in ra.detail
+    assert (rb.point, rb.quality, rb.value, rb.source_time, rb.server_time) == ("b", Quality.GOOD, 1.0, now, now)
+    assert not a.usable and b.usable
