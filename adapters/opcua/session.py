@@ -81,6 +81,7 @@ class Session:
         self.namespace_index: int | None = None
         #: Why the session died (set by asyncua's watchdog through connection_lost_callback).
         self.lost: str | None = None
+        self._connected = False
 
     def error(self, message: str, exc: BaseException | None = None) -> CommunicationError:
         """A CommunicationError naming equipment and endpoint, with the library's words when there are any."""
@@ -105,6 +106,7 @@ class Session:
         self.client = client
         await self._secure(client)
         await self.call("connect", lambda: client.connect(auto_reconnect=False))
+        self._connected = True
         self.log.info("opcua session open", security=self.eq.security.policy)
         try:
             self.namespace_index = await self.call(
@@ -233,11 +235,13 @@ class Session:
         client, self.client = self.client, None
         if client is None:
             return
+        connected, self._connected = self._connected, False
         try:
             async with asyncio.timeout(self.eq.timeout_s):
                 await client.disconnect()
         except LIBRARY_ERRORS as exc:  # the link is already gone: nothing left to release on our side
             self.log.info("opcua disconnect incomplete", error=repr(exc))
-        self.log.info("opcua session closed")
+        if connected:
+            self.log.info("opcua session closed")
 
 

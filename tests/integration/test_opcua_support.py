@@ -115,6 +115,10 @@ class LadsServer:
         srv, self.server = self.server, None
         if srv is not None:
             await srv.stop()
+            # asyncua's stop() leaves the sessions of connected clients (and their timer tasks) behind;
+            # a real server process that stops takes them with it.
+            for session in list(srv.iserver._external_sessions.values()):  # noqa: SLF001
+                await session.close_session()
 
     async def set(self, path: str, value: Any, status: int = ua.StatusCodes.Good) -> None:
         """Write a value the way the device does: with the device's (skewed) clock as SourceTimestamp."""
