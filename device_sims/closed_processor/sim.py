@@ -49,6 +49,7 @@ class ClosedProcessorState:
     alarms_active: tuple[str, ...]
     faults_active: tuple[str, ...]
     session_count: int
+    restart_count: int
     values: Mapping[str, float]
     results: tuple[RunResult, ...]
     device_time: datetime
@@ -102,6 +103,7 @@ class ClosedProcessorSim:
         self._scenario_task: asyncio.Task[None] | None = None
         self._restart_tasks: set[asyncio.Task[None]] = set()
         self._started_once = False
+        self._restart_count = 0
         self._log = log.bind(profile=profile)
 
     # -- endpoint ------------------------------------------------------------------------------
@@ -182,6 +184,7 @@ class ClosedProcessorSim:
             await self._opc.stop()
             await self._opc.start(self._build, new_certificate=self._faults.new_certificate)
             self._faults.new_certificate = False
+            self._restart_count += 1
         self._log.info("server restarted", endpoint=self.endpoint)
 
     async def __aenter__(self) -> Self:
@@ -299,6 +302,7 @@ class ClosedProcessorSim:
             alarms_active=alarms,
             faults_active=self._faults.active() + self._model_faults_active(),
             session_count=self.session_count(),
+            restart_count=self._restart_count,
             values=model.values(),
             results=tuple(model.results),
             device_time=self._device_now(),
