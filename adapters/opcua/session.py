@@ -65,6 +65,16 @@ def first_certificate(der: bytes) -> bytes:
     return der[: 2 + n + int.from_bytes(der[2 : 2 + n], "big")]
 
 
+def application_uri(der: bytes) -> str | None:
+    """The URI in a certificate's SubjectAlternativeName (an OPC UA application certificate has one)."""
+    try:
+        san = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    uris = san.value.get_values_for_type(x509.UniformResourceIdentifier)
+    return uris[0] if uris else None
+
+
 def thumbprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
@@ -161,6 +171,9 @@ class Session:
                 thumbprint=f"sha256:{print_}",
             )
         try:
+            uri = application_uri(certificate_der(sec.client_certificate))  # type: ignore[arg-type]
+            if uri is not None:  # the session must present the URI its certificate names
+                client.application_uri = uri
             await client.set_security(
                 SecurityPolicyBasic256Sha256, str(sec.client_certificate), str(sec.client_private_key),
                 server_certificate=server_der, mode=mode,
