@@ -1,5 +1,7 @@
 """A scripted fault timeline, so a demo or an OQ run shows excursions and outages without a hand on it.
 
+Shared by every simulator: a target only needs `inject(fault, unit_id=..., **params)` and `restore()`.
+
 Each step is plain data (it comes from YAML)::
 
     scenario:

@@ -74,15 +74,12 @@ def _prepare_cert_dir(cert_dir: Path, regenerate: bool) -> tuple[Path, Path]:
 class OpcServer:
     """Start and stop one asyncua server; `port` is the bound port (ask for it again on the next start)."""
 
-    def __init__(self, host: str, port: int, security: str, cert_dir: Path | None) -> None:
+    def __init__(self, host: str, port: int, security: str) -> None:
         if security not in SECURITY_MODES:
             raise ValueError(f"unknown security {security!r}; valid: {', '.join(SECURITY_MODES)}")
-        if security != "none" and cert_dir is None:
-            raise ValueError("a secure endpoint needs a cert_dir")
         self._host = host
         self._port = port
         self._security = security
-        self._cert_dir = cert_dir
         self.server: Server | None = None
         self.namespace_index: int | None = None
 
@@ -90,8 +87,14 @@ class OpcServer:
     def port(self) -> int:
         return self._port
 
-    async def start(self, build: Builder, *, new_certificate: bool = False) -> None:
-        """Init a server, build its nodes, listen. SimulatorError if the port cannot be bound."""
+    async def start(self, build: Builder, *, cert_dir: Path | None = None, new_certificate: bool = False) -> None:
+        """Init a server, build its nodes, listen. SimulatorError if the port cannot be bound.
+
+        Secure modes keep their certificate in `cert_dir`; the first start after a stop listens on the
+        port the previous start bound, so a restarted server is where clients expect it.
+        """
+        if self._security != "none" and cert_dir is None:
+            raise ValueError("a secure endpoint needs a cert_dir")
         quiet_asyncua()
         server = Server()
         await server.init()
@@ -101,10 +104,10 @@ class OpcServer:
             await server.set_application_uri(APPLICATION_URI)
             server.set_security_policy(_POLICIES[self._security])
             if self._security != "none":
-                assert self._cert_dir is not None
-                cert = await ensure_certificate(self._cert_dir, regenerate=new_certificate)
+                assert cert_dir is not None
+                cert = await ensure_certificate(cert_dir, regenerate=new_certificate)
                 await server.load_certificate(str(cert))
-                await server.load_private_key(str(self._cert_dir / KEY_NAME))
+                await server.load_private_key(str(cert_dir / KEY_NAME))
             idx = await server.register_namespace(NAMESPACE_URI)
             await build(server, idx)
             await server.start()

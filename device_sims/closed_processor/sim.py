@@ -25,7 +25,7 @@ from typing import Any, Self
 import structlog
 from asyncua import Server, ua
 
-from ..particle_counter.scenario import parse_scenario, run_scenario
+from ..scenario import parse_scenario, run_scenario
 from .faults import Fault, LinkFaults, fault_params, parse_fault, status_code, value_paths
 from .model import InvalidState, ProcessModel, RunResult
 from .nodes import PROFILES, AddressSpace, MethodHandlers, function_value_path, snapshot
@@ -94,7 +94,7 @@ class ClosedProcessorSim:
         rng = random.Random(seed) if seed is not None else random.Random()
         self.model = ProcessModel(rng, operator_action_steps=operator_action_steps)
         self._faults = LinkFaults()
-        self._opc = OpcServer(host, port, security, self._cert_dir_arg or Path("."))
+        self._opc = OpcServer(host, port, security)
         self._aspace: AddressSpace | None = None
         self._absent: set[str] = set()
         self._lock = asyncio.Lock()
@@ -125,9 +125,10 @@ class ClosedProcessorSim:
     @property
     def certificate_path(self) -> Path | None:
         """The server certificate (DER) a client can trust, or None without security."""
-        if self.security == "none" or not self._started_once:
+        cert_dir = self._cert_dir()
+        if self.security == "none" or not self._started_once or cert_dir is None:
             return None
-        return self._cert_dir() / CERT_NAME
+        return cert_dir / CERT_NAME
 
     @property
     def namespace_index(self) -> int | None:
@@ -144,8 +145,7 @@ class ClosedProcessorSim:
             raise RuntimeError("the simulator is already running")
         if self.security != "none" and self._cert_dir_arg is None and self._tmp_cert_dir is None:
             self._tmp_cert_dir = tempfile.TemporaryDirectory(prefix="closed-processor-")
-        self._opc = OpcServer(self._host, self._opc.port, self.security, self._cert_dir())
-        await self._opc.start(self._build)
+        await self._opc.start(self._build, cert_dir=self._cert_dir())
         self._started_once = True
         self._pump_task = asyncio.create_task(self._pump(), name=f"closed-processor-sim pump {self.profile}")
         if self._scenario:
@@ -182,7 +182,7 @@ class ClosedProcessorSim:
         async with self._lock:
             self._aspace = None
             await self._opc.stop()
-            await self._opc.start(self._build, new_certificate=self._faults.new_certificate)
+            await self._opc.start(self._build, cert_dir=self._cert_dir(), new_certificate=self._faults.new_certificate)
             self._faults.new_certificate = False
             self._restart_count += 1
         self._log.info("server restarted", endpoint=self.endpoint)
@@ -309,10 +309,10 @@ class ClosedProcessorSim:
         )
 
     # -- internals -----------------------------------------------------------------------------
-    def _cert_dir(self) -> Path:
+    def _cert_dir(self) -> Path | None:
         if self._cert_dir_arg is not None:
             return self._cert_dir_arg
-        return Path(self._tmp_cert_dir.name) if self._tmp_cert_dir else Path(".")
+        return Path(self._tmp_cert_dir.name) if self._tmp_cert_dir else None
 
     def _device_now(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self._skew_s + self._faults.clock_skew_s)

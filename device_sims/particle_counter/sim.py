@@ -21,11 +21,11 @@ from typing import Any, Self
 
 import structlog
 
+from ..scenario import parse_scenario, run_scenario
 from .faults import EITHER_SCOPE, LINK_ONLY, Fault, LinkFaults, fault_params, parse_fault
 from .model import CounterConfig, CounterModel, CounterState
 from .profiles import CounterDevice, device_class
 from .ptypair import SocatPtyPair
-from .scenario import parse_scenario, run_scenario
 from .server import ModbusLink
 
 log = structlog.get_logger(__name__)

@@ -205,3 +205,17 @@ async def test_stall_freezes_values_and_timestamps(sim: ClosedProcessorSim, clie
     await asyncio.sleep(0.3)  # a fixed wait is the point: nothing may change during it
     again = await node.read_data_value()
     assert (again.Value.Value, again.SourceTimestamp) == (frozen.Value.Value, frozen.SourceTimestamp)
+
+
+async def test_a_run_that_completes_shows_running_complete_and_a_completed_result(
+    sim: ClosedProcessorSim, client: Client
+) -> None:
+    run_id = await sim.start_program("WASH-ONLY", "LOT-77", "OP-2")  # 3 h of process: about 0.5 s here
+    await eventually(lambda: sim.model.run is None, timeout_s=5, what="the wash run to complete")
+
+    async def complete() -> bool:
+        return await read(client, f"{ACTIVE}/CurrentState") == "Running.Complete"
+
+    await eventually(complete, timeout_s=2, what="ActiveProgram Running.Complete")
+    assert await read(client, f"{BIOREACTOR}/ProgramManager/ResultSet/{run_id}/Outcome") == "completed"
+    assert await read(client, f"{ACTIVE}/CurrentStepNumber") == 0
