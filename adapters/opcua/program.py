@@ -48,7 +48,9 @@ class ProgramTracker:
         if point == spec.run_id:
             run_id = self._text(spec.run_id)
             if self._run is not None and run_id != self._run.run_id:
-                self._end("run id cleared" if not run_id else f"run id changed to {run_id}")
+                state = self._text(spec.state)
+                why = "run id cleared" if not run_id else f"run id changed to {run_id}"
+                self._end(f"{why} (state {state})" if state else why)
             if run_id and self._run is None:
                 self._run = _Run(run_id, None, None, seen_at_connect=self._first)
         elif point == spec.state and self._run is not None:

@@ -44,7 +44,7 @@ def test_a_cleared_run_id_ends_the_run() -> None:
     idle(t)
     feed(t, ("run", "R-2"), ("lot", "L"), ("state", "Running.Execute"))
     events, _ = feed(t, ("run", ""))
-    assert events == [("run_ended", "run R-2 lot L: run id cleared")]
+    assert events == [("run_ended", "run R-2 lot L: run id cleared (state Running.Execute)")]
 
 
 def test_a_run_going_at_connect_is_in_progress_not_started() -> None:
