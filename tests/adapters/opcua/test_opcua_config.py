@@ -129,3 +129,17 @@ def test_a_good_site_loads_with_its_map(tmp_path: Path) -> None:
     site.write_text(SITE.format(node_map="lads-closed-processor").split("    security:")[0])
     loaded = load_site(site, {"opcua": plugin})
     assert loaded.maps["CP-1"].name == "lads-closed-processor"
+
+
+def test_the_sample_entries_load(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[3] / "adapters" / "opcua" / "sample.yaml"
+    (tmp_path / "pki").mkdir()
+    for name in ("gateway_cert.der", "gateway_key.pem", "processor-1_cert.der"):
+        (tmp_path / "pki" / name).write_bytes(b"x")
+    indented = "".join(f"  {line}" for line in sample.read_text().splitlines(keepends=True))
+    site = tmp_path / "site.yaml"
+    site.write_text("gateway: {id: gw-test}\nequipment:\n" + indented)
+    loaded = load_site(site, {"opcua": plugin})
+    assert [eq.id for eq in loaded.equipment] == ["CP-A1", "CP-B1"]
+    assert loaded.equipment_by_id("CP-A1").security.password_env == "CGT_OPCUA_PASSWORD_CP_A1"
+    assert loaded.maps["CP-B1"].name == "lads-closed-processor"
