@@ -84,6 +84,15 @@ class ProgramSpec(BaseModel):
     lot: str | None = Field(default=None, description="ActiveProgram/SupervisoryJobId: the MES lot id")
     template: str | None = Field(default=None, description="ActiveProgram/ProgramTemplateId")
     step: str | None = Field(default=None, description="ActiveProgram/CurrentStepName: the process step")
+    active_states: list[str] | None = Field(
+        default=None,
+        description="states in which a run is going; leaving them ends the run (default: any Running.* state)",
+    )
+
+    def is_active(self, state: str) -> bool:
+        if self.active_states is None:
+            return state.startswith("Running")
+        return state in self.active_states
 
     def point_names(self) -> list[str]:
         return [p for p in (self.state, self.run_id, self.lot, self.template, self.step) if p is not None]

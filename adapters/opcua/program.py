@@ -1,7 +1,7 @@
 """LADS ActiveProgram → run events and the lot / step that go on every record. Pure: no I/O.
 
 A run starts when DeviceProgramRunId turns from empty to a value and ends when it empties again or
-when CurrentState leaves ``Running.*``. A run already going when the adapter connects is reported as
+when CurrentState leaves ``Running.*`` (or the map's ``active_states``). A run already going when the adapter connects is reported as
 ``run_in_progress`` rather than ``run_started``: after a reconnect the gateway did not see it start,
 and a reviewer counting runs must not count it twice.
 """
@@ -55,7 +55,7 @@ class ProgramTracker:
                 self._run = _Run(run_id, None, None, seen_at_connect=self._first)
         elif point == spec.state and self._run is not None:
             state = self._text(spec.state) or ""
-            if previous_state is not None and previous_state.startswith("Running") and not state.startswith("Running"):
+            if previous_state is not None and spec.is_active(previous_state) and not spec.is_active(state):
                 self._end(f"state {state}")
 
     def end_of_batch(self) -> list[tuple[str, str]]:

@@ -51,19 +51,18 @@ def _since_start(batches: list[ReadingBatch]) -> list[ReadingBatch]:
 
 async def test_a_run_started_through_the_simulator_carries_its_lot(sim: ClosedProcessorSim) -> None:
     consumer = Consumer(equipment(sim))
-    started: list[str] = []
+    started: list[asyncio.Task[str]] = []
 
     def done(c: Consumer) -> bool:
         if not started and c.batches:
-            started.append("go")
-            asyncio.get_running_loop().create_task(sim.start_program("CAR-T-STD", "LOT-SIM-01"))
+            started.append(asyncio.get_running_loop().create_task(sim.start_program("CAR-T-STD", "LOT-SIM-01")))
         return len(_since_start(c.batches)) >= 3
 
     try:
         await consumer.run_until(done, timeout_s=10)
     finally:
-        with contextlib.suppress(Exception):
-            await sim.stop_program()
+        await asyncio.gather(*started)
+        await sim.stop_program()
         await asyncio.sleep(0.1)
     (event,) = [e for e in consumer.events() if e[0] == "run_started"]
     assert event[1].startswith("run ") and event[1].endswith("template CAR-T-STD lot LOT-SIM-01")
@@ -114,3 +113,26 @@ async def test_a_simulator_restart_is_survived_with_one_session(sim: ClosedProce
     assert "CP-1" in str(consumer.errors[0][1])
     await asyncio.sleep(0.2)
     assert sim.session_count() == 0
+
+
+async def test_the_rotea_like_map_reads_the_rotea_profile() -> None:
+    async with ClosedProcessorSim(profile="rotea", port=0, seed=2, time_scale=2_000, update_interval_s=0.05) as rotea:
+        eq = equipment(rotea, "rotea-like")
+        points = set(load_node_map(node_map_path("rotea-like", None)).points)
+        consumer = Consumer(eq)
+        begun: list[asyncio.Task[str]] = []
+
+        def done(c: Consumer) -> bool:
+            if not begun and {r.point for b in c.batches for r in b.readings} >= points:
+                begun.append(asyncio.get_running_loop().create_task(rotea.start_program("WASH-ONLY", "LOT-R-1")))
+            return len(_since_start(c.batches)) >= 2
+
+        try:
+            await consumer.run_until(done, timeout_s=10)
+        finally:
+            await asyncio.gather(*begun)
+        (event,) = [e for e in consumer.events() if e[0] == "run_started"]
+        assert event[1] == "run LOT-R-1 template WASH-ONLY lot LOT-R-1"
+        assert {b.lot_id for b in _since_start(consumer.batches)} == {"LOT-R-1"}
+        assert not [e for e in consumer.events() if e[0] == "node_quarantined"]
+        await rotea.stop_program()

@@ -80,3 +80,9 @@ def test_a_map_needs_its_namespace_and_points(tmp_path: Path) -> None:
     out = problems(tmp_path, "name: t\npoints: {}\n")
     assert any("namespace_uri: field required" in o for o in out)
     assert problems(tmp_path, "- a\n") == ["MAP:1: (top level): a node map is a mapping with name:, namespace_uri:, points: ..."]
+
+
+def test_the_rotea_like_map_loads() -> None:
+    m = load_node_map(PROJECT_CONFIG_DIR / "nodemaps" / "rotea-like.yaml")
+    assert m.program is not None and m.program.is_active("Paused") and not m.program.is_active("Complete")
+    assert all(p.browse_path and p.browse_path.startswith("DeviceSet/Rotea/") for p in m.points.values())

@@ -85,3 +85,13 @@ def test_a_node_reported_unknown_is_quarantined_once_and_the_rest_flow() -> None
     assert ra.detail and "BadNodeIdUnknown" in ra.detail
     assert (rb.point, rb.quality, rb.value, rb.source_time, rb.server_time) == ("b", Quality.GOOD, 1.0, now, now)
     assert not a.usable and b.usable
+
+
+def test_a_pause_in_the_maps_active_states_does_not_end_the_run() -> None:
+    spec = ProgramSpec(state="state", run_id="run", lot="run", active_states=["Running", "Paused"])
+    t = ProgramTracker(spec)
+    feed(t, ("state", "Idle"), ("run", ""))
+    events, ctx = feed(t, ("run", "B-9"), ("state", "Running"))
+    assert events == [("run_started", "run B-9 template ? lot B-9")] and ctx == ("B-9", None)
+    assert feed(t, ("state", "Paused"))[0] == []
+    assert feed(t, ("state", "Complete"))[0] == [("run_ended", "run B-9 lot B-9: state Complete")]
