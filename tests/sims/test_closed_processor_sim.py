@@ -219,3 +219,24 @@ async def test_a_run_that_completes_shows_running_complete_and_a_completed_resul
     await eventually(complete, timeout_s=2, what="ActiveProgram Running.Complete")
     assert await read(client, f"{BIOREACTOR}/ProgramManager/ResultSet/{run_id}/Outcome") == "completed"
     assert await read(client, f"{ACTIVE}/CurrentStepNumber") == 0
+
+
+async def test_clock_skew_moves_source_timestamps_and_pressure_high_is_a_device_error(
+    sim: ClosedProcessorSim, client: Client
+) -> None:
+    node = await resolve(client, TEMPERATURE)
+    sim.inject("clock_skew", seconds=3600)
+    sim.inject("pressure_high")
+
+    async def skewed() -> bool:
+        dv = await node.read_data_value()
+        return (dv.SourceTimestamp - dv.ServerTimestamp).total_seconds() > 3000  # -120 s base skew + 3600 s
+
+    await eventually(skewed, timeout_s=2, what="SourceTimestamps an hour ahead")
+
+    async def error() -> bool:
+        state = await read(client, "DeviceSet/ClosedProcessor/DeviceState/CurrentState")
+        return state == "Error" and bool(await read(client, f"{BIOREACTOR}/Alarms/PressureHigh"))
+
+    await eventually(error, timeout_s=2, what="DeviceState Error with PressureHigh")
+    assert set(sim.state().faults_active) >= {"clock_skew", "pressure_high"}
