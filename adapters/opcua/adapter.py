@@ -106,7 +106,9 @@ class OpcUaAdapter:
         self._sub = sub = await s.call(
             "creating the subscription",
             lambda: client.create_subscription(
-                self.eq.publishing_interval_ms, None, queue_maxsize=self.eq.queue_maxsize,
+                self.eq.publishing_interval_ms,
+                None,
+                queue_maxsize=self.eq.queue_maxsize,
                 overflow=OverflowPolicy.DISCONNECT,
             ),
         )
@@ -130,7 +132,9 @@ class OpcUaAdapter:
             if rp.problem is not None:
                 code, rp.problem = rp.problem, None
                 self.builder.quarantine(rp, code)
-        self.log.info("opcua subscription created", monitored=len(self._by_handle), quarantined=len(points) - len(self._by_handle))
+        self.log.info(
+            "opcua subscription created", monitored=len(self._by_handle), quarantined=len(points) - len(self._by_handle)
+        )
 
     def _on_overflow(self) -> None:
         self._overflowed = True
@@ -194,7 +198,7 @@ def _drain(sub: Subscription, limit: int) -> list[object]:
     asyncua 2.1.0 has no public non-blocking get (``next_event(timeout=0)`` always times out), so this
     reads the iterator's queue directly; the version is pinned.
     """
-    queue = sub._event_queue  # noqa: SLF001 - see docstring
+    queue = sub._event_queue
     out: list[object] = []
     while queue is not None and len(out) < limit:
         try:

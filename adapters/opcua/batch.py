@@ -50,8 +50,13 @@ class BatchBuilder:
         name = status_name(code)
         self._readings.append(
             RawReading(
-                self.equipment_id, rp.point.name, rp.source, None, utc_now(),
-                quality=Quality.BAD_CONFIGURATION_ERROR, detail=f"{name}: node not on the server; point quarantined",
+                self.equipment_id,
+                rp.point.name,
+                rp.source,
+                None,
+                utc_now(),
+                quality=Quality.BAD_CONFIGURATION_ERROR,
+                detail=f"{name}: node not on the server; point quarantined",
             )
         )
         self._events.append(("node_quarantined", f"{rp.point.name} {rp.point.address}: {name}"))
@@ -69,8 +74,14 @@ class BatchBuilder:
             quality = quality.worst(converted.quality)
             detail = "; ".join(d for d in (detail, converted.detail) if d)
         reading = RawReading(
-            self.equipment_id, rp.point.name, rp.source, converted.value, utc_now(),
-            quality=quality, source_time=timestamp(dv.SourceTimestamp), detail=detail,
+            self.equipment_id,
+            rp.point.name,
+            rp.source,
+            converted.value,
+            utc_now(),
+            quality=quality,
+            source_time=timestamp(dv.SourceTimestamp),
+            detail=detail,
             server_time=timestamp(dv.ServerTimestamp),
         )
         self._readings.append(reading)

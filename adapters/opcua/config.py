@@ -129,13 +129,20 @@ class OpcUaEquipmentConfig(EquipmentConfig):
     mode: Literal["subscribe", "poll"] = Field(
         default="subscribe", description="subscribe: the server reports changes; poll: read every poll_interval_s"
     )
-    publishing_interval_ms: float = Field(default=500.0, gt=0, le=60_000, description="subscription publishing interval")
+    publishing_interval_ms: float = Field(
+        default=500.0, gt=0, le=60_000, description="subscription publishing interval"
+    )
     timeout_s: float = Field(default=5.0, gt=0, le=120, description="seconds to wait for each service call")
     watchdog_interval_s: float = Field(
-        default=1.0, gt=0, le=60, description="seconds between keep-alive probes; a dead session is noticed after about this plus timeout_s"
+        default=1.0,
+        gt=0,
+        le=60,
+        description="seconds between keep-alive probes; a dead session is noticed after about this plus timeout_s",
     )
     queue_maxsize: int = Field(
-        default=10_000, ge=10, le=1_000_000,
+        default=10_000,
+        ge=10,
+        le=1_000_000,
         description="notifications buffered in the gateway; on overflow the session is dropped and the gap journalled",
     )
     security: OpcUaSecurity = Field(default_factory=OpcUaSecurity)

@@ -1,9 +1,9 @@
 """LADS ActiveProgram → run events and the lot / step that go on every record. Pure: no I/O.
 
 A run starts when DeviceProgramRunId turns from empty to a value and ends when it empties again or
-when CurrentState leaves ``Running.*`` (or the map's ``active_states``). A run already going when the adapter connects is reported as
-``run_in_progress`` rather than ``run_started``: after a reconnect the gateway did not see it start,
-and a reviewer counting runs must not count it twice.
+when CurrentState leaves ``Running.*`` (or the map's ``active_states``). A run already going when the
+adapter connects is reported as ``run_in_progress`` rather than ``run_started``: after a reconnect the
+gateway did not see it start, and a reviewer counting runs must not count it twice.
 """
 
 from __future__ import annotations

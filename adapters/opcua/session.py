@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from adapters.opcua.batch import ResolvedPoint
 from adapters.opcua.config import OpcUaEquipmentConfig
@@ -125,7 +125,8 @@ class Session:
         except ValueError as exc:  # asyncua: the URI is not in the server's NamespaceArray
             raise DeviceReportedError(
                 f"the server has no namespace {self.map.namespace_uri!r} (node map {self.map.name})",
-                equipment_id=self.eq.id, address=self.eq.endpoint,
+                equipment_id=self.eq.id,
+                address=self.eq.endpoint,
             ) from exc
         await self._read_limits(client)
 
@@ -134,7 +135,9 @@ class Session:
 
     async def _read_limits(self, client: Client) -> None:
         ids = [ua.NodeId(i, 0) for i in _LIMITS.values()]
-        results = await self.call("reading operation limits", lambda: client.uaclient.read_attributes(ids, ua.AttributeIds.Value))
+        results = await self.call(
+            "reading operation limits", lambda: client.uaclient.read_attributes(ids, ua.AttributeIds.Value)
+        )
         for key, dv in zip(_LIMITS, results, strict=True):
             good = dv.StatusCode is None or dv.StatusCode.is_good()
             value = dv.Value.Value if good and dv.Value is not None else 0
@@ -154,7 +157,8 @@ class Session:
             endpoint = Client.find_endpoint(endpoints, mode, SecurityPolicyBasic256Sha256.URI)
         except ua.UaError as exc:
             raise SetupError(
-                f"the server offers no Basic256Sha256 {sec.mode} endpoint", equipment_id=self.eq.id,
+                f"the server offers no Basic256Sha256 {sec.mode} endpoint",
+                equipment_id=self.eq.id,
                 address=self.eq.endpoint,
             ) from exc
         server_der = first_certificate(endpoint.ServerCertificate or b"")
@@ -164,7 +168,8 @@ class Session:
             if not sec.trust_on_first_use:
                 raise SetupError(
                     f"server certificate sha256:{print_} is not in trusted_server_certificates: refusing to connect",
-                    equipment_id=self.eq.id, address=self.eq.endpoint,
+                    equipment_id=self.eq.id,
+                    address=self.eq.endpoint,
                 )
             self.log.warning(
                 "TRUSTING AN UNVERIFIED SERVER CERTIFICATE (trust_on_first_use); pin it in trusted_server_certificates",
@@ -175,27 +180,35 @@ class Session:
             if uri is not None:  # the session must present the URI its certificate names
                 client.application_uri = uri
             await client.set_security(
-                SecurityPolicyBasic256Sha256, str(sec.client_certificate), str(sec.client_private_key),
-                server_certificate=server_der, mode=mode,
+                SecurityPolicyBasic256Sha256,
+                str(sec.client_certificate),
+                str(sec.client_private_key),
+                server_certificate=server_der,
+                mode=mode,
             )
         except (ua.UaError, OSError, ValueError) as exc:
-            raise SetupError(f"cannot use the client certificate or key: {exc}", equipment_id=self.eq.id,
-                             address=self.eq.endpoint) from exc
+            raise SetupError(
+                f"cannot use the client certificate or key: {exc}", equipment_id=self.eq.id, address=self.eq.endpoint
+            ) from exc
 
     def _password(self) -> str:
         sec = self.eq.security
         if sec.password_env is not None:
             value = os.environ.get(sec.password_env)
             if value is None:
-                raise SetupError(f"environment variable {sec.password_env} (password_env) is not set",
-                                 equipment_id=self.eq.id, address=self.eq.endpoint)
+                raise SetupError(
+                    f"environment variable {sec.password_env} (password_env) is not set",
+                    equipment_id=self.eq.id,
+                    address=self.eq.endpoint,
+                )
             return value
         assert sec.password_file is not None
         try:
             return sec.password_file.read_text(encoding="utf-8").splitlines()[0]
         except (OSError, IndexError) as exc:
-            raise SetupError(f"cannot read password_file {sec.password_file}", equipment_id=self.eq.id,
-                             address=self.eq.endpoint) from exc
+            raise SetupError(
+                f"cannot read password_file {sec.password_file}", equipment_id=self.eq.id, address=self.eq.endpoint
+            ) from exc
 
     def source(self, address: str) -> str:
         return f"{self.eq.server_address}/ns={self.map.namespace_uri};{address}"
@@ -210,9 +223,13 @@ class Session:
             if rp.point.node_id is not None:
                 rp.node_id = ua.NodeId.from_string(f"ns={ns};{rp.point.node_id}")
         for part in chunks(by_path, self.limits.get("translate", 0)):
-            paths = [ua.RelativePath.from_string("/" + "/".join(f"{ns}:{s}" for s in rp.point.address.split("/"))) for rp in part]
+            paths = [
+                ua.RelativePath.from_string("/" + "/".join(f"{ns}:{s}" for s in rp.point.address.split("/")))
+                for rp in part
+            ]
             results = await self.call(
-                "translating browse paths", lambda paths=paths: client.translate_browsepaths(client.nodes.objects.nodeid, paths)
+                "translating browse paths",
+                lambda paths=paths: client.translate_browsepaths(client.nodes.objects.nodeid, paths),
             )
             for rp, result in zip(part, results, strict=True):
                 code = result.StatusCode.value
@@ -256,5 +273,3 @@ class Session:
             self.log.info("opcua disconnect incomplete", error=repr(exc))
         if connected:
             self.log.info("opcua session closed")
-
-

@@ -53,7 +53,7 @@ def quality_of(code: int) -> tuple[Quality, str | None]:
             quality = Quality(prefix)
         elif name.startswith(prefix):
             try:
-                quality = Quality(f"{prefix}_{name[len(prefix):]}")
+                quality = Quality(f"{prefix}_{name[len(prefix) :]}")
             except ValueError:
                 quality = None
             break

@@ -47,9 +47,7 @@ async def test_every_configured_node_arrives_with_both_timestamps(server: LadsSe
     assert readings["device_state"].value == "Operating"
     assert readings["program_step_number"].value == 0
     host = server.endpoint.split("/cgt/")[0]
-    assert readings["temperature"].source == (
-        f"{host}/ns={URI};{BR}/FunctionSet/Temperature/CurrentValue"
-    )
+    assert readings["temperature"].source == (f"{host}/ns={URI};{BR}/FunctionSet/Temperature/CurrentValue")
     assert server.sessions() == 0, "the adapter left its session on the server"
 
 
@@ -139,9 +137,14 @@ async def test_a_started_run_yields_run_started_with_the_lot_on_batches(server: 
             async for batch in adapter.batches():
                 seen.append(batch)
                 if stage == 0 and _seen(seen) >= set(MAP.points):
-                    for leaf, value in (("DeviceProgramRunId", "RUN-7"), ("SupervisoryJobId", "LOT-2026-001"),
-                                        ("ProgramTemplateId", "CAR-T-STD"), ("CurrentStepName", "prime"),
-                                        ("CurrentStepNumber", 1), ("CurrentState", "Running.Execute")):
+                    for leaf, value in (
+                        ("DeviceProgramRunId", "RUN-7"),
+                        ("SupervisoryJobId", "LOT-2026-001"),
+                        ("ProgramTemplateId", "CAR-T-STD"),
+                        ("CurrentStepName", "prime"),
+                        ("CurrentStepNumber", 1),
+                        ("CurrentState", "Running.Execute"),
+                    ):
                         await server.set(f"{ACTIVE}/{leaf}", value)
                     stage = 1
                 elif stage == 1 and any(e[0] == "run_started" for e in batch.events):
@@ -154,13 +157,21 @@ async def test_a_started_run_yields_run_started_with_the_lot_on_batches(server: 
                 elif stage == 3 and any(e[0] == "run_ended" for e in batch.events):
                     break
     finally:
-        for leaf, value in (("DeviceProgramRunId", ""), ("SupervisoryJobId", ""), ("ProgramTemplateId", ""),
-                            ("CurrentStepName", ""), ("CurrentStepNumber", 0), ("CurrentState", "Stopped")):
+        for leaf, value in (
+            ("DeviceProgramRunId", ""),
+            ("SupervisoryJobId", ""),
+            ("ProgramTemplateId", ""),
+            ("CurrentStepName", ""),
+            ("CurrentStepNumber", 0),
+            ("CurrentState", "Stopped"),
+        ):
             await server.set(f"{ACTIVE}/{leaf}", value)
         await server.set(f"{BR}/FunctionSet/Temperature/CurrentValue", 36.9)
     events = [e for b in seen for e in b.events]
-    assert events == [("run_started", "run RUN-7 template CAR-T-STD lot LOT-2026-001"),
-                      ("run_ended", "run RUN-7 lot LOT-2026-001: state Stopped")]
+    assert events == [
+        ("run_started", "run RUN-7 template CAR-T-STD lot LOT-2026-001"),
+        ("run_ended", "run RUN-7 lot LOT-2026-001: state Stopped"),
+    ]
     (during,) = [b for b in seen if any(r.value == 37.1 for r in b.readings)]
     assert (during.lot_id, during.process_step) == ("LOT-2026-001", "prime")
     assert seen[0].lot_id is None
@@ -170,7 +181,8 @@ async def test_poll_mode_reads_every_node_in_chunks(server: LadsServer) -> None:
     assert server.server is not None
     limit = server.server.get_node(ua.NodeId(ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerRead, 0))
     translate = server.server.get_node(
-        ua.NodeId(ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIds, 0))
+        ua.NodeId(ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIds, 0)
+    )
     before = (await limit.read_value(), await translate.read_value())
     await limit.write_value(ua.Variant(4, ua.VariantType.UInt32))
     await translate.write_value(ua.Variant(3, ua.VariantType.UInt32))

@@ -23,8 +23,9 @@ MAP = load_node_map(node_map_path("lads-closed-processor", None))
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sim() -> AsyncIterator[ClosedProcessorSim]:
     quiet_asyncua()
-    async with ClosedProcessorSim(profile="lads", port=0, seed=1, time_scale=2_000, update_interval_s=0.05,
-                                  skew_s=-30) as s:
+    async with ClosedProcessorSim(
+        profile="lads", port=0, seed=1, time_scale=2_000, update_interval_s=0.05, skew_s=-30
+    ) as s:
         yield s
 
 

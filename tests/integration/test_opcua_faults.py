@@ -27,8 +27,11 @@ async def test_a_server_restart_is_reported_then_resumed_without_spinning(
     server: LadsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"publish": 0, "republish": 0, "transfer": 0}
-    for cls, name, key in ((UaClient, "publish", "publish"), (UaSession, "republish", "republish"),
-                           (UaClient, "transfer_subscriptions", "transfer")):
+    for cls, name, key in (
+        (UaClient, "publish", "publish"),
+        (UaSession, "republish", "republish"),
+        (UaClient, "transfer_subscriptions", "transfer"),
+    ):
         original = getattr(cls, name)
 
         def counted(*args: object, _orig=original, _key=key, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -50,7 +53,7 @@ async def test_a_server_restart_is_reported_then_resumed_without_spinning(
             await asyncio.sleep(0.05)
 
     async def restart_when_flowing() -> None:
-        while not consumer.batches:
+        while not consumer.batches:  # noqa: ASYNC110 - the consumer has no event to wait on
             await asyncio.sleep(0.02)
         await server.stop()
         marks["stopped"] = loop.time()

@@ -51,8 +51,10 @@ LAYOUT: dict[str, tuple[Any, ua.VariantType]] = {
     f"{BR}/ProgramManager/ActiveProgram/CurrentRuntime": (0.0, ua.VariantType.Double),
     f"{BR}/ProgramManager/ActiveProgram/EstimatedRuntime": (0.0, ua.VariantType.Double),
     f"{BR}/ProgramManager/ActiveProgram/Progress": (0.0, ua.VariantType.Double),
-    **{f"{BR}/Alarms/{a}": (False, ua.VariantType.Boolean) for a in (
-        "TemperatureDeviation", "CO2Deviation", "DoorOpen", "PressureHigh", "OperatorActionRequired")},
+    **{
+        f"{BR}/Alarms/{a}": (False, ua.VariantType.Boolean)
+        for a in ("TemperatureDeviation", "CO2Deviation", "DoorOpen", "PressureHigh", "OperatorActionRequired")
+    },
 }
 #: The device clock of the simulated processor runs this far behind (source_time must be the device's).
 DEVICE_SKEW = timedelta(seconds=-90)
@@ -117,7 +119,7 @@ class LadsServer:
             await srv.stop()
             # asyncua's stop() leaves the sessions of connected clients (and their timer tasks) behind;
             # a real server process that stops takes them with it.
-            for session in list(srv.iserver._external_sessions.values()):  # noqa: SLF001
+            for session in list(srv.iserver._external_sessions.values()):
                 await session.close_session()
 
     async def set(self, path: str, value: Any, status: int = ua.StatusCodes.Good) -> None:
@@ -125,21 +127,29 @@ class LadsServer:
         assert self.server is not None
         vtype = LAYOUT[path][1]
         dv = ua.DataValue(
-            ua.Variant(value, vtype), StatusCode=ua.StatusCode(status),
-            SourceTimestamp=datetime.now(UTC) + DEVICE_SKEW, ServerTimestamp=datetime.now(UTC),
+            ua.Variant(value, vtype),
+            StatusCode=ua.StatusCode(status),
+            SourceTimestamp=datetime.now(UTC) + DEVICE_SKEW,
+            ServerTimestamp=datetime.now(UTC),
         )
         await self.server.write_attribute_value(self.nodes[path].nodeid, dv)
 
     def sessions(self) -> int:
         """Sessions the server holds right now (asyncua keeps them in the internal server)."""
         assert self.server is not None
-        return len(self.server.iserver._external_sessions)  # noqa: SLF001 - no public count
+        return len(self.server.iserver._external_sessions)
 
 
 def equipment(server: LadsServer, node_map: str | Path = "lads-closed-processor", **extra: Any) -> OpcUaEquipmentConfig:
     entry: dict[str, Any] = {
-        "id": "CP-1", "class": "cell_processor", "kind": "opcua", "endpoint": server.endpoint,
-        "node_map": str(node_map), "publishing_interval_ms": 50, "timeout_s": 1.0, "watchdog_interval_s": 0.5,
+        "id": "CP-1",
+        "class": "cell_processor",
+        "kind": "opcua",
+        "endpoint": server.endpoint,
+        "node_map": str(node_map),
+        "publishing_interval_ms": 50,
+        "timeout_s": 1.0,
+        "watchdog_interval_s": 0.5,
         "poll_interval_s": 0.2,
     }
     entry.update(extra)
@@ -180,7 +190,9 @@ class Consumer:
         return [e for b in self.batches for e in b.events]
 
 
-async def first_batches(eq: OpcUaEquipmentConfig, done: Callable[[list[ReadingBatch]], bool], timeout_s: float = 5.0) -> list[ReadingBatch]:
+async def first_batches(
+    eq: OpcUaEquipmentConfig, done: Callable[[list[ReadingBatch]], bool], timeout_s: float = 5.0
+) -> list[ReadingBatch]:
     """Batches of one adapter until ``done`` says enough; DeviceErrors escape."""
     out: list[ReadingBatch] = []
     async with asyncio.timeout(timeout_s), plugin.create(eq, SharedResources()) as adapter:

@@ -12,8 +12,13 @@ from adapters.opcua import OpcUaEquipmentConfig, plugin
 from gateway.config import PROJECT_CONFIG_DIR, load_site
 from gateway.errors import ConfigError
 
-BASE = {"id": "CP-1", "class": "cell_processor", "kind": "opcua",
-        "endpoint": "opc.tcp://10.0.0.9:4840/cgt/closed-processor/", "node_map": "lads-closed-processor"}
+BASE = {
+    "id": "CP-1",
+    "class": "cell_processor",
+    "kind": "opcua",
+    "endpoint": "opc.tcp://10.0.0.9:4840/cgt/closed-processor/",
+    "node_map": "lads-closed-processor",
+}
 
 
 def validate(data: dict[str, Any], **context: Any) -> OpcUaEquipmentConfig:
@@ -62,10 +67,16 @@ def test_an_inline_password_is_refused_with_the_way_out() -> None:
 def test_basic256sha256_needs_mode_certificate_key_and_trust(pki: Path) -> None:
     msg = error({**BASE, "security": {"policy": "Basic256Sha256"}})
     assert "needs mode, client_certificate, client_private_key" in msg
-    secure = {"policy": "Basic256Sha256", "mode": "SignAndEncrypt", "client_certificate": "cli_cert.der",
-              "client_private_key": "cli_key.pem"}
+    secure = {
+        "policy": "Basic256Sha256",
+        "mode": "SignAndEncrypt",
+        "client_certificate": "cli_cert.der",
+        "client_private_key": "cli_key.pem",
+    }
     assert "trusted_server_certificates" in error({**BASE, "security": secure}, config_dir=str(pki))
-    eq = validate({**BASE, "security": {**secure, "trusted_server_certificates": ["srv_cert.der"]}}, config_dir=str(pki))
+    eq = validate(
+        {**BASE, "security": {**secure, "trusted_server_certificates": ["srv_cert.der"]}}, config_dir=str(pki)
+    )
     assert eq.security.trusted_server_certificates == [pki / "srv_cert.der"]
     assert eq.security.client_certificate == pki / "cli_cert.der"
     both = {**secure, "trusted_server_certificates": ["srv_cert.der"], "trust_on_first_use": True}
@@ -74,8 +85,13 @@ def test_basic256sha256_needs_mode_certificate_key_and_trust(pki: Path) -> None:
 
 
 def test_security_files_must_exist(pki: Path) -> None:
-    secure = {"policy": "Basic256Sha256", "mode": "Sign", "client_certificate": "missing.der",
-              "client_private_key": "cli_key.pem", "trusted_server_certificates": ["gone.der"]}
+    secure = {
+        "policy": "Basic256Sha256",
+        "mode": "Sign",
+        "client_certificate": "missing.der",
+        "client_private_key": "cli_key.pem",
+        "trusted_server_certificates": ["gone.der"],
+    }
     msg = error({**BASE, "security": secure}, config_dir=str(pki))
     assert "missing.der" in msg and "gone.der" in msg
 
@@ -86,14 +102,24 @@ def test_policy_none_takes_no_security_material() -> None:
 
 
 def test_username_and_password_source_go_together(pki: Path) -> None:
-    secure = {"policy": "Basic256Sha256", "mode": "Sign", "client_certificate": "cli_cert.der",
-              "client_private_key": "cli_key.pem", "trust_on_first_use": True}
-    assert "needs password_env or password_file" in error({**BASE, "security": {**secure, "username": "op"}}, config_dir=str(pki))
+    secure = {
+        "policy": "Basic256Sha256",
+        "mode": "Sign",
+        "client_certificate": "cli_cert.der",
+        "client_private_key": "cli_key.pem",
+        "trust_on_first_use": True,
+    }
+    assert "needs password_env or password_file" in error(
+        {**BASE, "security": {**secure, "username": "op"}}, config_dir=str(pki)
+    )
     assert "need a username" in error({**BASE, "security": {**secure, "password_env": "PW"}}, config_dir=str(pki))
     assert "not both" in error(
         {**BASE, "security": {**secure, "username": "op", "password_env": "PW", "password_file": "pw.txt"}},
-        config_dir=str(pki))
-    assert "pattern" in error({**BASE, "security": {**secure, "username": "op", "password_env": "1-bad"}}, config_dir=str(pki))
+        config_dir=str(pki),
+    )
+    assert "pattern" in error(
+        {**BASE, "security": {**secure, "username": "op", "password_env": "1-bad"}}, config_dir=str(pki)
+    )
     eq = validate({**BASE, "security": {**secure, "username": "op", "password_file": "pw.txt"}}, config_dir=str(pki))
     assert eq.security.password_file == pki / "pw.txt"
 

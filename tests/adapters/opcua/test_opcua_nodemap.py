@@ -29,13 +29,31 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 def test_the_lads_map_has_the_canonical_parameters() -> None:
     m = load_node_map(LADS)
     params = {p.parameter: p for p in m.points.values() if p.parameter}
-    units = {"temperature": "Cel", "co2": "%", "ph": "[pH]", "dissolved_oxygen": "%", "agitation": "/min",
-             "pressure": "kPa", "cell_density": "10*6/mL", "viability": "%", "program_progress": "%",
-             "temperature_setpoint": "Cel", "co2_setpoint": "%"}
+    units = {
+        "temperature": "Cel",
+        "co2": "%",
+        "ph": "[pH]",
+        "dissolved_oxygen": "%",
+        "agitation": "/min",
+        "pressure": "kPa",
+        "cell_density": "10*6/mL",
+        "viability": "%",
+        "program_progress": "%",
+        "temperature_setpoint": "Cel",
+        "co2_setpoint": "%",
+    }
     for name, unit in units.items():
         assert params[name].unit == unit, name
-    for name in ("door_open", "device_state", "functional_unit_state", "program_state", "program_step",
-                 "program_step_number", "alarm_temperature_deviation", "alarm_door_open"):
+    for name in (
+        "door_open",
+        "device_state",
+        "functional_unit_state",
+        "program_state",
+        "program_step",
+        "program_step_number",
+        "alarm_temperature_deviation",
+        "alarm_door_open",
+    ):
         assert params[name].kind is Kind.STATE, name
     assert m.namespace_uri == "urn:cgt-gateway:sim:closed-processor"
     assert m.program is not None and m.points[m.program.lot].browse_path.endswith("ActiveProgram/SupervisoryJobId")
@@ -46,7 +64,9 @@ HEAD = "name: t\nnamespace_uri: urn:x\npoints:\n"
 
 
 def test_a_point_needs_exactly_one_address(tmp_path: Path) -> None:
-    assert problems(tmp_path, HEAD + "  a: {parameter: a}\n") == ["MAP:4: points.a: give browse_path or node_id (exactly one)"]
+    assert problems(tmp_path, HEAD + "  a: {parameter: a}\n") == [
+        "MAP:4: points.a: give browse_path or node_id (exactly one)"
+    ]
     assert problems(tmp_path, HEAD + "  a: {browse_path: A/B, node_id: s=x}\n")[0].startswith("MAP:4: points.a:")
 
 
@@ -66,12 +86,17 @@ def test_browse_paths_have_no_empty_segment(tmp_path: Path) -> None:
 def test_sampling_options_are_checked(tmp_path: Path) -> None:
     (p,) = problems(tmp_path, HEAD + "  a: {browse_path: A, deadband_abs: 1, deadband_percent: 2}\n")
     assert "not both" in p
-    out = problems(tmp_path, HEAD + "  a: {browse_path: A, queue_size: 0}\n  b: {browse_path: B, sampling_interval_ms: -1}\n")
+    out = problems(
+        tmp_path, HEAD + "  a: {browse_path: A, queue_size: 0}\n  b: {browse_path: B, sampling_interval_ms: -1}\n"
+    )
     assert [o.split(":")[1] for o in out] == ["4", "5"]
 
 
 def test_program_points_must_exist(tmp_path: Path) -> None:
-    text = "name: t\nnamespace_uri: urn:x\nprogram: {state: s, run_id: r, lot: nope}\npoints:\n  s: {browse_path: S}\n  r: {browse_path: R}\n"
+    text = (
+        "name: t\nnamespace_uri: urn:x\nprogram: {state: s, run_id: r, lot: nope}\n"
+        "points:\n  s: {browse_path: S}\n  r: {browse_path: R}\n"
+    )
     (p,) = problems(tmp_path, text)
     assert "program names points the map does not define: nope" in p
 
@@ -79,7 +104,9 @@ def test_program_points_must_exist(tmp_path: Path) -> None:
 def test_a_map_needs_its_namespace_and_points(tmp_path: Path) -> None:
     out = problems(tmp_path, "name: t\npoints: {}\n")
     assert any("namespace_uri: field required" in o for o in out)
-    assert problems(tmp_path, "- a\n") == ["MAP:1: (top level): a node map is a mapping with name:, namespace_uri:, points: ..."]
+    assert problems(tmp_path, "- a\n") == [
+        "MAP:1: (top level): a node map is a mapping with name:, namespace_uri:, points: ..."
+    ]
 
 
 def test_the_rotea_like_map_loads() -> None:

@@ -14,7 +14,9 @@ from gateway.records import Quality
 SPEC = ProgramSpec(state="state", run_id="run", lot="lot", template="tpl", step="step")
 
 
-def feed(t: ProgramTracker, *updates: tuple[str, object]) -> tuple[list[tuple[str, str]], tuple[str | None, str | None]]:
+def feed(
+    t: ProgramTracker, *updates: tuple[str, object]
+) -> tuple[list[tuple[str, str]], tuple[str | None, str | None]]:
     for point, value in updates:
         t.update(point, value)
     return t.end_of_batch(), t.context()
@@ -28,8 +30,9 @@ def test_a_run_starts_with_its_lot_and_ends_when_the_state_leaves_running() -> N
     t = ProgramTracker(SPEC)
     idle(t)
     # the run id may come before the lot in one publish: the event waits for the end of the batch
-    events, ctx = feed(t, ("run", "R-1"), ("lot", "LOT-42"), ("tpl", "CAR-T-STD"), ("state", "Running.Execute"),
-                       ("step", "prime"))
+    events, ctx = feed(
+        t, ("run", "R-1"), ("lot", "LOT-42"), ("tpl", "CAR-T-STD"), ("state", "Running.Execute"), ("step", "prime")
+    )
     assert events == [("run_started", "run R-1 template CAR-T-STD lot LOT-42")]
     assert ctx == ("LOT-42", "prime")
     assert feed(t, ("step", "expansion")) == ([], ("LOT-42", "expansion"))
@@ -49,7 +52,9 @@ def test_a_cleared_run_id_ends_the_run() -> None:
 
 def test_a_run_going_at_connect_is_in_progress_not_started() -> None:
     t = ProgramTracker(SPEC)
-    events, ctx = feed(t, ("state", "Running.Execute"), ("run", "R-3"), ("lot", "L3"), ("tpl", "WASH-ONLY"), ("step", "harvest"))
+    events, ctx = feed(
+        t, ("state", "Running.Execute"), ("run", "R-3"), ("lot", "L3"), ("tpl", "WASH-ONLY"), ("step", "harvest")
+    )
     assert events == [("run_in_progress", "run R-3 template WASH-ONLY lot L3")]
     assert ctx == ("L3", "harvest")
 

@@ -66,7 +66,9 @@ def test_values_a_record_cannot_carry_are_bad_not_formatted(value: object) -> No
 def test_timestamps_are_aware_utc_and_min_date_is_absent() -> None:
     naive = datetime(2026, 5, 1, 12, 0)
     assert timestamp(naive) == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    assert timestamp(datetime(2026, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))) == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert timestamp(datetime(2026, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))) == datetime(
+        2026, 5, 1, 12, 0, tzinfo=UTC
+    )
     assert timestamp(datetime(1601, 1, 1)) is None and timestamp(None) is None
 
 
