@@ -155,6 +155,11 @@ class OpcUaAdapter:
         while True:
             dead = self._dead()
             if dead is not None:
+                # What arrived before the loss is data: deliver it, then report the loss.
+                while events := _drain(sub, MAX_BATCH_EVENTS):
+                    for event in events:
+                        self._take_event(event)
+                    yield self.builder.take()
                 raise self.session.error(dead)
             event = await sub.next_event(timeout=idle_s)
             if event is None:

@@ -86,3 +86,23 @@ async def test_a_server_restart_is_reported_then_resumed_without_spinning(
     assert marks["publish_in_outage"] <= 5, f"publish requests kept going during the outage: {calls}"
     await asyncio.sleep(0.3)
     assert server.sessions() == 0
+
+
+async def test_a_queue_overflow_ends_the_session_instead_of_dropping_silently(server: LadsServer) -> None:
+    from adapters.opcua import plugin
+    from gateway.adapter import SharedResources
+
+    eq = equipment(server, queue_maxsize=10)
+    path = f"{BR}/FunctionSet/Temperature/CurrentValue"
+    delivered: list[float] = []
+    with pytest.raises(CommunicationError, match="notification queue overflowed") as err:
+        async with asyncio.timeout(10), plugin.create(eq, SharedResources()) as adapter:
+            async for batch in adapter.batches():
+                delivered += [r.value for r in batch.readings if r.point == "temperature"]
+                if delivered and delivered[-1] == 36.9:  # the initial value: now fall behind on purpose
+                    for i in range(60):
+                        await server.set(path, 30.0 + i / 10)
+                        await asyncio.sleep(0.005)
+                    await asyncio.sleep(0.5)
+    assert "CP-1" in str(err.value)
+    assert len(delivered) > 1, "what was queued before the overflow must still be delivered"
