@@ -106,3 +106,28 @@ async def test_a_queue_overflow_ends_the_session_instead_of_dropping_silently(se
                     await asyncio.sleep(0.5)
     assert "CP-1" in str(err.value)
     assert len(delivered) > 1, "what was queued before the overflow must still be delivered"
+
+
+async def test_a_frozen_server_is_noticed_by_the_keep_alive_watchdog(server: LadsServer) -> None:
+    """The socket stays open but the server answers nothing (a hung PLC): no FIN ever comes."""
+    eq = equipment(server, watchdog_interval_s=0.5, timeout_s=1.0)
+    consumer = Consumer(eq)
+    loop = asyncio.get_running_loop()
+    frozen: list[float] = []
+
+    def done(c: Consumer) -> bool:
+        if c.batches and not frozen:
+            assert server.server is not None
+            for transport in server.server.iserver.asyncio_transports:
+                transport.pause_reading()
+            frozen.append(loop.time())
+        return bool(c.errors)
+
+    await consumer.run_until(done, timeout_s=10)
+    at, error = consumer.errors[0]
+    assert isinstance(error, CommunicationError) and "session lost" in str(error)
+    # the probe runs every watchdog interval and waits at most that long for its answer
+    assert at - frozen[0] <= 2 * eq.watchdog_interval_s + eq.timeout_s + 1.0
+    assert server.server is not None
+    for transport in server.server.iserver.asyncio_transports:
+        transport.resume_reading()
