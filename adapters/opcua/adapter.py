@@ -148,9 +148,9 @@ class OpcUaAdapter:
         sub = self._sub
         if sub is None:
             raise self.session.error("batches() called on an adapter that is not open")
-        first = self.builder.take()
-        if first.readings or first.events:
-            yield first
+        for first in self.builder.take():  # what the connect found (quarantined points)
+            if first.readings or first.events:
+                yield first
         idle_s = min(self.eq.poll_interval_s, self.eq.watchdog_interval_s)
         while True:
             dead = self._dead()
@@ -159,16 +159,17 @@ class OpcUaAdapter:
                 while events := _drain(sub, MAX_BATCH_EVENTS):
                     for event in events:
                         self._take_event(event)
-                    yield self.builder.take()
+                    for batch in self.builder.take():
+                        yield batch
                 raise self.session.error(dead)
             event = await sub.next_event(timeout=idle_s)
-            if event is None:
-                yield self.builder.take()  # empty unless the program state said something: liveness
-                continue
-            self._take_event(event)
-            for event in _drain(sub, MAX_BATCH_EVENTS - 1):
+            if event is not None:
                 self._take_event(event)
-            yield self.builder.take()
+                for event in _drain(sub, MAX_BATCH_EVENTS - 1):
+                    self._take_event(event)
+            # with no event this is one empty batch: the supervisor's "alive, nothing new"
+            for batch in self.builder.take():
+                yield batch
 
     def _take_event(self, event: object) -> None:
         if isinstance(event, DataChangeEvent):
@@ -234,10 +235,24 @@ class OpcUaPollAdapter(PollingAdapter):
     async def close(self) -> None:
         await self.session.close()
 
-    async def read_once(self) -> ReadingBatch | None:
+    async def _read(self) -> list[ReadingBatch]:
         if self.session.lost is not None:
             raise self.session.error(self.session.lost)
         usable = [rp for rp in self.builder.points if rp.usable]
         values = await self.session.read(usable)
         self.builder.add_all(zip(usable, values, strict=True))
         return self.builder.take()
+
+    async def poll(self) -> AsyncIterator[ReadingBatch]:
+        """One read: one batch (a Read returns one value per node), after the connect's quarantine batch."""
+        for batch in await self._read():
+            if batch.readings or batch.events:
+                yield batch
+
+    async def read_once(self) -> ReadingBatch | None:
+        """The current values as one batch (every point once: a Read returns one value per node)."""
+        batches = await self._read()
+        readings = [r for b in batches for r in b.readings]
+        events = [e for b in batches for e in b.events]
+        last = batches[-1]
+        return ReadingBatch(self.eq.id, readings, events=events, lot_id=last.lot_id, process_step=last.process_step)

@@ -3,6 +3,10 @@
 This is where a point's quality, both timestamps and its source URI are decided, and where a node
 the server does not know is quarantined: it gets one bad-quality reading and a ``node_quarantined``
 event, and the other points keep flowing.
+
+A batch never holds two readings of the same point: the core keys a batch's readings by point, so a
+burst with several values of one node (a server-side queue, or two publishes drained together) is cut
+into consecutive batches, in arrival order, and every value is journalled.
 """
 
 from __future__ import annotations
@@ -41,6 +45,22 @@ class BatchBuilder:
         self.tracker = tracker
         self._readings: list[RawReading] = []
         self._events: list[tuple[str, str]] = []
+        self._in_batch: set[str] = set()
+        self._done: list[ReadingBatch] = []
+
+    def _append(self, reading: RawReading) -> None:
+        if reading.point in self._in_batch:
+            self._cut()
+        self._in_batch.add(reading.point)
+        self._readings.append(reading)
+
+    def _cut(self) -> None:
+        events = self._events + self.tracker.end_of_batch()
+        lot, step = self.tracker.context()
+        self._done.append(
+            ReadingBatch(self.equipment_id, self._readings, events=events, lot_id=lot, process_step=step)
+        )
+        self._readings, self._events, self._in_batch = [], [], set()
 
     def quarantine(self, rp: ResolvedPoint, code: int) -> None:
         """Take a point out of service: one bad reading and one event, then never again for this session."""
@@ -48,7 +68,7 @@ class BatchBuilder:
             return
         rp.problem = code
         name = status_name(code)
-        self._readings.append(
+        self._append(
             RawReading(
                 self.equipment_id,
                 rp.point.name,
@@ -84,7 +104,7 @@ class BatchBuilder:
             detail=detail,
             server_time=timestamp(dv.ServerTimestamp),
         )
-        self._readings.append(reading)
+        self._append(reading)
         if quality.severity != "bad" and self.tracker.watches(rp.point.name):
             self.tracker.update(rp.point.name, converted.value)
 
@@ -92,10 +112,11 @@ class BatchBuilder:
         for rp, dv in pairs:
             self.add(rp, dv)
 
-    def take(self) -> ReadingBatch:
-        """Everything added since the last take, as one batch with the run's lot and step."""
-        events = self._events + self.tracker.end_of_batch()
-        lot, step = self.tracker.context()
-        batch = ReadingBatch(self.equipment_id, self._readings, events=events, lot_id=lot, process_step=step)
-        self._readings, self._events = [], []
-        return batch
+    def take(self) -> list[ReadingBatch]:
+        """Everything added since the last take, oldest first: one batch, or more when a point repeats.
+
+        Always at least one batch (possibly empty: the caller's "alive, nothing new").
+        """
+        self._cut()
+        done, self._done = self._done, []
+        return done

@@ -83,7 +83,7 @@ def test_a_node_reported_unknown_is_quarantined_once_and_the_rest_flow() -> None
     builder.add(a, gone)
     builder.add(a, gone)
     builder.add(b, ua.DataValue(ua.Variant(1.0), SourceTimestamp=now, ServerTimestamp=now))
-    batch = builder.take()
+    (batch,) = builder.take()
     assert batch.events == [("node_quarantined", "a A: BadNodeIdUnknown")]
     ra, rb = batch.readings
     assert (ra.point, ra.quality, ra.value) == ("a", Quality.BAD_CONFIGURATION_ERROR, None)
@@ -100,3 +100,31 @@ def test_a_pause_in_the_maps_active_states_does_not_end_the_run() -> None:
     assert events == [("run_started", "run B-9 template ? lot B-9")] and ctx == ("B-9", None)
     assert feed(t, ("state", "Paused"))[0] == []
     assert feed(t, ("state", "Complete"))[0] == [("run_ended", "run B-9 lot B-9: state Complete")]
+
+
+def test_a_point_never_appears_twice_in_a_batch_and_no_value_is_lost() -> None:
+    """The core keys a batch's readings by point: a repeated point starts the next batch."""
+    a, b = _point("a", "A"), _point("b", "B")
+    builder = BatchBuilder("CP-1", [a, b], ProgramTracker(None))
+    for rp, value in ((a, 1.0), (b, 10.0), (a, 2.0), (a, 3.0), (b, 20.0)):
+        builder.add(rp, ua.DataValue(ua.Variant(value)))
+    batches = builder.take()
+    assert [[(r.point, r.value) for r in batch.readings] for batch in batches] == [
+        [("a", 1.0), ("b", 10.0)],
+        [("a", 2.0)],
+        [("a", 3.0), ("b", 20.0)],
+    ]
+    (empty,) = builder.take()
+    assert empty.readings == [] and empty.events == []
+
+
+def test_each_cut_batch_carries_the_lot_of_its_moment() -> None:
+    spec = ProgramSpec(state="state", run_id="run", lot="lot")
+    points = {n: _point(n, n.upper()) for n in ("state", "run", "lot", "x")}
+    builder = BatchBuilder("CP-1", list(points.values()), ProgramTracker(spec))
+    for name, value in (("state", "Stopped"), ("run", ""), ("lot", ""), ("x", 1.0),
+                        ("run", "R"), ("lot", "L"), ("state", "Running.Execute"), ("x", 2.0)):
+        builder.add(points[name], ua.DataValue(ua.Variant(value)))
+    first, second = builder.take()
+    assert (first.lot_id, [r.value for r in first.readings if r.point == "x"]) == (None, [1.0])
+    assert second.lot_id == "L" and [e[0] for e in second.events] == ["run_started"]  # idle at connect
