@@ -226,3 +226,23 @@ async def test_several_values_of_one_node_in_one_publish_are_all_delivered(serve
     # every value reached a batch; asyncua's server was seen to send the last values of such a burst
     # twice (once ahead of the rest), so this checks presence, not order
     assert set(got[1:]) == set(wanted)
+
+
+async def test_a_missing_namespace_is_one_clear_error_and_close_is_idempotent(server: LadsServer, tmp_path) -> None:
+    from adapters.opcua import plugin
+    from gateway.adapter import SharedResources
+    from gateway.errors import DeviceReportedError
+
+    text = node_map_path("lads-closed-processor", None).read_text().replace(URI, "urn:nobody:here")
+    (tmp_path / "map.yaml").write_text(text)
+    with pytest.raises(DeviceReportedError, match="the server has no namespace 'urn:nobody:here'") as err:
+        await first_batches(equipment(server, tmp_path / "map.yaml"), lambda bs: True)
+    assert str(err.value).startswith(f"CP-1 {server.endpoint}: ")
+    assert server.sessions() == 0
+
+    adapter = plugin.create(equipment(server), SharedResources())
+    async with adapter:
+        assert server.sessions() == 1
+    await adapter.close()  # a second close is harmless
+    await adapter.close()
+    assert server.sessions() == 0
