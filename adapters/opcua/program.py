@@ -61,7 +61,8 @@ class ProgramTracker:
     def end_of_batch(self) -> list[tuple[str, str]]:
         """The events of the batch just read; call once per batch, after every update."""
         self._announce()
-        self._first = False
+        if self.spec is not None and self.spec.run_id in self._values:
+            self._first = False  # "at connect" lasts until the run id has been read once
         events, self._pending = self._pending, []
         return events
 

@@ -74,6 +74,8 @@ class LadsServer:
         self.server: Server | None = None
         self.nodes: dict[str, Node] = {}
         self.extra_setup: Callable[[Server], Any] | None = None
+        #: What the device holds; a restart of the server keeps it (the device did not forget its run).
+        self.values: dict[str, Any] = {path: value for path, (value, _t) in LAYOUT.items()}
 
     @property
     def endpoint(self) -> str:
@@ -107,8 +109,8 @@ class LadsServer:
         self.server = srv
         self.port = srv.bserver.port
         try:
-            for path in LAYOUT:
-                await self.set(path, LAYOUT[path][0])
+            for path, value in list(self.values.items()):
+                await self.set(path, value)
         except BaseException:
             await self.stop()
             raise
@@ -125,6 +127,8 @@ class LadsServer:
     async def set(self, path: str, value: Any, status: int = ua.StatusCodes.Good) -> None:
         """Write a value the way the device does: with the device's (skewed) clock as SourceTimestamp."""
         assert self.server is not None
+        if status == ua.StatusCodes.Good:
+            self.values[path] = value
         vtype = LAYOUT[path][1]
         dv = ua.DataValue(
             ua.Variant(value, vtype),

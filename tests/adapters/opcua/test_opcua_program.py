@@ -128,3 +128,10 @@ def test_each_cut_batch_carries_the_lot_of_its_moment() -> None:
     first, second = builder.take()
     assert (first.lot_id, [r.value for r in first.readings if r.point == "x"]) == (None, [1.0])
     assert second.lot_id == "L" and [e[0] for e in second.events] == ["run_started"]  # idle at connect
+
+
+def test_empty_batches_before_the_first_value_do_not_end_the_connect_phase() -> None:
+    t = ProgramTracker(SPEC)
+    assert feed(t) == ([], (None, None))  # the connect's (empty) quarantine batch
+    events, _ = feed(t, ("run", "R-5"), ("lot", "L5"), ("state", "Running.Execute"))
+    assert [e[0] for e in events] == ["run_in_progress"]
