@@ -72,10 +72,15 @@ def normalise_reading(reading: RawReading, spec: PointSpec | None) -> Normalised
     return Normalised(reading, spec, value, quality, detail)
 
 
-def normalise_batch(readings: list[RawReading], device_map: DeviceMap) -> dict[str, Normalised]:
-    """Every reading of one device read, by point name."""
+def normalise_readings(readings: list[RawReading], device_map: DeviceMap) -> list[Normalised]:
+    """Every reading of one device read, in order; a point may appear more than once (a queued burst)."""
     points = device_map.points
-    return {r.point: normalise_reading(r, points.get(r.point)) for r in readings}
+    return [normalise_reading(r, points.get(r.point)) for r in readings]
+
+
+def normalise_batch(readings: list[RawReading], device_map: DeviceMap) -> dict[str, Normalised]:
+    """The latest reading of each point of one device read, by point name (for derived values)."""
+    return {n.reading.point: n for n in normalise_readings(readings, device_map)}
 
 
 def kind_of(item: Normalised) -> Kind:

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from gateway.config import EquipmentConfig
 from gateway.limits import ALARM_VALUES, LimitMonitor, ParticleLimits
-from gateway.normalise import Normalised, kind_of, normalise_batch
+from gateway.normalise import Normalised, kind_of, normalise_readings
 from gateway.particles import UNIT as CONCENTRATION_UNIT
 from gateway.particles import concentration_parameter, concentrations
 from gateway.points import DeviceMap
@@ -64,11 +64,12 @@ class EquipmentPipeline:
         for name, detail in batch.events:
             rows.append(self._event("device_event", name, detail, gateway_time or utc_now(), None))
             raws.append(None)
-        values = normalise_batch(batch.readings, self.device_map)
-        for item in values.values():
+        normalised = normalise_readings(batch.readings, self.device_map)
+        for item in normalised:
             if item.journalled:
                 rows.append(self._row(item))
                 raws.append(item.reading.raw)
+        values = {n.reading.point: n for n in normalised}  # the latest of each point feeds derivations
         pc = self.device_map.particle_counter
         if pc is not None and values:
             concs = concentrations(pc, values)

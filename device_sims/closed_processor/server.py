@@ -44,11 +44,13 @@ Builder = Callable[[Server, int], Awaitable[None]]
 
 
 def quiet_asyncua() -> None:
-    """asyncua logs every session, method call and revised timeout at INFO; keep only warnings and up."""
-    for name in ("asyncua", "asyncua.server", "asyncua.client"):
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET or logger.level < logging.WARNING:
-            logger.setLevel(logging.WARNING)
+    """asyncua logs every session, method call and revised timeout at INFO; keep only warnings and up.
+
+    Set on the package logger only, so a host that quiets asyncua further (the gateway) keeps its say.
+    """
+    logger = logging.getLogger("asyncua")
+    if logger.level == logging.NOTSET or logger.level < logging.WARNING:
+        logger.setLevel(logging.WARNING)
 
 
 async def ensure_certificate(cert_dir: Path, *, regenerate: bool = False) -> Path:

@@ -76,6 +76,7 @@ class ClosedProcessorSim:
         scenario: Sequence[Mapping[str, Any]] | None = None,
         *,
         operator_action_steps: Sequence[str] = (),
+        run_on_start: Mapping[str, str] | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
@@ -100,6 +101,8 @@ class ClosedProcessorSim:
         self._lock = asyncio.Lock()
         self._pump_task: asyncio.Task[None] | None = None
         self._scenario = parse_scenario(scenario)
+        #: A program started as soon as the server is up (demo): {template_id: ..., lot_id: ...}.
+        self._run_on_start = dict(run_on_start) if run_on_start else None
         self._scenario_task: asyncio.Task[None] | None = None
         self._restart_tasks: set[asyncio.Task[None]] = set()
         self._started_once = False
@@ -146,8 +149,10 @@ class ClosedProcessorSim:
         if self.security != "none" and self._cert_dir_arg is None and self._tmp_cert_dir is None:
             self._tmp_cert_dir = tempfile.TemporaryDirectory(prefix="closed-processor-")
         await self._opc.start(self._build, cert_dir=self._cert_dir())
-        self._started_once = True
+        first_start, self._started_once = not self._started_once, True
         self._pump_task = asyncio.create_task(self._pump(), name=f"closed-processor-sim pump {self.profile}")
+        if first_start and self._run_on_start is not None:
+            await self.start_program(**self._run_on_start)
         if self._scenario:
             self._scenario_task = asyncio.create_task(
                 run_scenario(self, self._scenario), name=f"closed-processor-sim scenario {self.profile}"

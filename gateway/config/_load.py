@@ -21,7 +21,12 @@ from gateway.points import DeviceMap
 #: ``${sim.NAME.ATTR}`` stands for an endpoint of a simulator the config starts itself (demo, OQ).
 PLACEHOLDER = re.compile(r"\$\{sim\.([A-Za-z0-9._-]+?)\.(host|port|serial_path|endpoint)\}")
 #: What check-config puts in place of a placeholder when no simulator runs.
-STAND_INS: dict[str, Any] = {"host": "127.0.0.1", "port": 1502, "serial_path": "/dev/null", "endpoint": ""}
+STAND_INS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "port": 1502,
+    "serial_path": "/dev/null",
+    "endpoint": "opc.tcp://127.0.0.1:4840/stand-in/",
+}
 
 #: Where the project's own register maps, tag maps and limit tables live.
 PROJECT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"

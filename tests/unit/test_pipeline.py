@@ -32,3 +32,12 @@ def test_without_device_context_records_carry_none() -> None:
     batch = ReadingBatch("T1", [RawReading("T1", "temperature", "x", -80.0, utc_now())])
     (draft, raw), = pipeline.process(batch)
     assert draft.lot_id is None and draft.server_time is None and raw is None
+
+
+def test_several_values_of_one_point_in_a_read_are_all_journalled_in_order() -> None:
+    eq = FakeEquipment(id="CP-1", equipment_class="cell_processor")
+    pipeline = EquipmentPipeline(eq, fake_map(eq.points), "h" * 64)
+    now = utc_now()
+    burst = [RawReading("CP-1", "temperature", "x", v, now) for v in (36.9, 37.0, 37.1)]
+    drafts = [d for d, _ in pipeline.process(ReadingBatch("CP-1", burst))]
+    assert [d.value for d in drafts] == [36.9, 37.0, 37.1]
