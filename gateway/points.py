@@ -7,9 +7,9 @@ record. Keeping meaning apart from wiring lets one normaliser serve every protoc
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.records import Kind
 
@@ -94,6 +94,21 @@ class DeviceMap(BaseModel):
     description: str = ""
     points: dict[str, PointSpec]
     particle_counter: ParticleCounterSpec | None = None
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _names_from_keys(cls, value: Any) -> Any:
+        """In a map file the key is the point's name; a ``name:`` that disagrees is an error."""
+        if not isinstance(value, dict):
+            return value
+        named = {}
+        for key, point in value.items():
+            if isinstance(point, dict):
+                if "name" in point and point["name"] != key:
+                    raise ValueError(f"point {key!r} says name {point['name']!r}: the key is the name")
+                point = {"name": key, **point}
+            named[key] = point
+        return named
 
     @model_validator(mode="after")
     def _references_exist(self) -> DeviceMap:

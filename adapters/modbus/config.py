@@ -8,21 +8,14 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from adapters.modbus.registermap import RegisterMap, load_register_map
-from gateway.config import PROJECT_CONFIG_DIR, EquipmentConfig
+from gateway.config import EquipmentConfig, data_file_path
 
 _SERIAL_FIELDS = ("serial_port", "baudrate", "parity", "stopbits", "bytesize")
 
 
 def register_map_path(value: str, context: dict[str, Any] | None) -> Path:
-    """A bare name is a shipped map (``<project config>/registermaps/<name>.yaml``); anything with a
-    slash or a ``.yaml``/``.yml`` suffix is a file, relative to the site file."""
-    context = context or {}
-    if "/" not in value and not value.endswith((".yaml", ".yml")):
-        base = Path(context.get("project_config_dir") or PROJECT_CONFIG_DIR)
-        return base / "registermaps" / f"{value}.yaml"
-    path = Path(value)
-    base_dir = context.get("config_dir")
-    return path if path.is_absolute() or base_dir is None else (Path(base_dir) / path).resolve()
+    """A shipped map by name (``config/registermaps/<name>.yaml``) or the site's own map file."""
+    return data_file_path(value, context, "registermaps")
 
 
 class ModbusEquipmentConfig(EquipmentConfig):

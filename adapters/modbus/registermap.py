@@ -210,20 +210,6 @@ class RegisterMap(DeviceMap):
     expect: list[Expectation] = Field(default_factory=list)
     acquisition: Acquisition = Field(default_factory=LiveAcquisition)
 
-    @field_validator("points", mode="before")
-    @classmethod
-    def _names_from_keys(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        named = {}
-        for key, point in value.items():
-            if isinstance(point, dict):
-                if "name" in point and point["name"] != key:
-                    raise ValueError(f"point {key!r} says name {point['name']!r}: the key is the name")
-                point = {"name": key, **point}
-            named[key] = point
-        return named
-
     @field_validator("source_time")
     @classmethod
     def _source_time_ok(cls, value: SourceTime | None, info: ValidationInfo) -> SourceTime | None:

@@ -12,19 +12,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from adapters.opcua.nodemap import NodeMap, load_node_map
-from gateway.config import PROJECT_CONFIG_DIR, STRICT, EquipmentConfig, resolve_path
+from gateway.config import STRICT, EquipmentConfig, data_file_path, resolve_path
 
 
 def node_map_path(value: str, context: dict[str, Any] | None) -> Path:
-    """A bare name is a shipped map (``<project config>/nodemaps/<name>.yaml``); anything with a
-    slash or a ``.yaml``/``.yml`` suffix is a file, relative to the site file."""
-    context = context or {}
-    if "/" not in value and not value.endswith((".yaml", ".yml")):
-        base = Path(context.get("project_config_dir") or PROJECT_CONFIG_DIR)
-        return base / "nodemaps" / f"{value}.yaml"
-    path = Path(value)
-    base_dir = context.get("config_dir")
-    return path if path.is_absolute() or base_dir is None else (Path(base_dir) / path).resolve()
+    """A shipped map by name (``config/nodemaps/<name>.yaml``) or the site's own map file."""
+    return data_file_path(value, context, "nodemaps")
 
 
 def _existing_file(value: Path, info: ValidationInfo) -> Path:

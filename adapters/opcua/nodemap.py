@@ -15,9 +15,8 @@ Errors come out as ``FILE:LINE: path: message`` lines, one per problem, raised a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from gateway.config import STRICT, YamlDocument
 from gateway.errors import ConfigError
@@ -104,20 +103,6 @@ class NodeMap(DeviceMap):
     points: dict[str, OpcUaPoint]  # type: ignore[assignment]
     namespace_uri: str = Field(min_length=1, description="namespace of every browse path and node_id")
     program: ProgramSpec | None = None
-
-    @field_validator("points", mode="before")
-    @classmethod
-    def _names_from_keys(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        named = {}
-        for key, point in value.items():
-            if isinstance(point, dict):
-                if "name" in point and point["name"] != key:
-                    raise ValueError(f"point {key!r} says name {point['name']!r}: the key is the name")
-                point = {"name": key, **point}
-            named[key] = point
-        return named
 
     @model_validator(mode="after")
     def _program_points_exist(self) -> NodeMap:

@@ -8,14 +8,10 @@ SIGTERM and then exits 0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import signal
 import sys
 
-import structlog
-
-from gateway.errors import SimulatorError
+from device_sims.cli_support import run_until_signalled
 
 from .nodes import PROFILES
 from .server import SECURITY_MODES
@@ -54,41 +50,22 @@ def _ready_line(sim: ClosedProcessorSim, as_json: bool) -> str:
     return f"closed-processor {sim.profile} listening on {sim.endpoint} (security {sim.security}); Ctrl-C to stop"
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    sim = ClosedProcessorSim(
-        profile=args.profile,
-        host=args.host,
-        port=args.port,
-        seed=args.seed,
-        time_scale=args.time_scale,
-        security=args.security,
-        cert_dir=args.cert_dir,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        async with sim:
-            sys.stdout.write(_ready_line(sim, args.json) + "\n")
-            sys.stdout.flush()
-            await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 after a signal, 2 on a start failure)."""
     args = build_parser().parse_args(argv)
-    if not structlog.is_configured():
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    try:
-        asyncio.run(_serve(args))
-    except (SimulatorError, ValueError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    return 0
+
+    def make_sim() -> ClosedProcessorSim:
+        return ClosedProcessorSim(
+            profile=args.profile,
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            time_scale=args.time_scale,
+            security=args.security,
+            cert_dir=args.cert_dir,
+        )
+
+    return run_until_signalled(make_sim, lambda sim: _ready_line(sim, args.json))
 
 
 if __name__ == "__main__":

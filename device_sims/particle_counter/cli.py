@@ -8,14 +8,10 @@ SIGTERM and then exits 0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import signal
 import sys
 
-import structlog
-
-from gateway.errors import SimulatorError
+from device_sims.cli_support import run_until_signalled
 
 from .limits import GRADES, ROOM_STATES
 from .profiles import PROFILE_NAMES
@@ -66,44 +62,25 @@ def _ready_line(sim: ParticleCounterSim, as_json: bool) -> str:
     return f"particle-counter {sim.profile} listening on {sim.endpoint} ({label} {ids}); Ctrl-C to stop"
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    sim = ParticleCounterSim(
-        profile=args.profile,
-        transport=args.transport,
-        host=args.host,
-        port=args.port,
-        unit_ids=args.unit_ids or [1],
-        grade=args.grade,
-        state=args.state,
-        sample_time_s=args.sample_time_s,
-        seed=args.seed,
-        serial_path=args.serial_path,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        async with sim:
-            sys.stdout.write(_ready_line(sim, args.json) + "\n")
-            sys.stdout.flush()
-            await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 after a signal, 2 on a start failure)."""
     args = build_parser().parse_args(argv)
-    if not structlog.is_configured():
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    try:
-        asyncio.run(_serve(args))
-    except (SimulatorError, ValueError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    return 0
+
+    def make_sim() -> ParticleCounterSim:
+        return ParticleCounterSim(
+            profile=args.profile,
+            transport=args.transport,
+            host=args.host,
+            port=args.port,
+            unit_ids=args.unit_ids or [1],
+            grade=args.grade,
+            state=args.state,
+            sample_time_s=args.sample_time_s,
+            seed=args.seed,
+            serial_path=args.serial_path,
+        )
+
+    return run_until_signalled(make_sim, lambda sim: _ready_line(sim, args.json))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Site configuration: strict models, YAML with located errors, and the hash that pins a config."""
 
 from gateway.config._limits import LimitTable, load_limit_table
-from gateway.config._load import PROJECT_CONFIG_DIR, LoadedSite, load_site, site_model, substitute
+from gateway.config._load import LoadedSite, load_site, site_model, substitute
 from gateway.config._models import (
+    PROJECT_CONFIG_DIR,
     STRICT,
     EquipmentConfig,
     GatewaySection,
@@ -11,6 +12,7 @@ from gateway.config._models import (
     SimulatorEntry,
     SiteBase,
     SupervisorConfig,
+    data_file_path,
     resolve_path,
 )
 from gateway.config._yaml import YamlDocument
@@ -28,6 +30,7 @@ __all__ = [
     "SiteBase",
     "SupervisorConfig",
     "YamlDocument",
+    "data_file_path",
     "load_limit_table",
     "load_site",
     "resolve_path",

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from gateway.adapter import AdapterPlugin
 from gateway.config._limits import LimitTable, load_limit_table
-from gateway.config._models import EquipmentConfig, SiteBase
+from gateway.config._models import PROJECT_CONFIG_DIR, EquipmentConfig, SiteBase
 from gateway.config._yaml import YamlDocument
 from gateway.errors import ConfigError
 from gateway.points import DeviceMap
@@ -28,8 +28,6 @@ STAND_INS: dict[str, Any] = {
     "endpoint": "opc.tcp://127.0.0.1:4840/stand-in/",
 }
 
-#: Where the project's own register maps, tag maps and limit tables live.
-PROJECT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from gateway.records import Isa95Path
 
+#: Where the project's own register maps, node maps and limit tables live.
+PROJECT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -25,6 +28,20 @@ def resolve_path(value: Path, info: ValidationInfo) -> Path:
     if value.is_absolute() or base is None:
         return value
     return (Path(base) / value).resolve()
+
+
+def data_file_path(value: str, context: dict[str, Any] | None, folder: str) -> Path:
+    """Where a map named in a site file lives.
+
+    A bare name is a file the project ships (``<project config>/<folder>/<name>.yaml``); anything with
+    a slash or a ``.yaml``/``.yml`` suffix is the site's own file, relative to the site file.
+    """
+    context = context or {}
+    if "/" not in value and not value.endswith((".yaml", ".yml")):
+        return Path(context.get("project_config_dir") or PROJECT_CONFIG_DIR) / folder / f"{value}.yaml"
+    path = Path(value)
+    base_dir = context.get("config_dir")
+    return path if path.is_absolute() or base_dir is None else (Path(base_dir) / path).resolve()
 
 
 class ParticleLimitsConfig(BaseModel):
