@@ -1,4 +1,4 @@
-"""In-process doubles of the adapter plugin interface, for core tests that need no protocol.
+"""In-process doubles of the adapter plugin interface and of the journal's append, for core tests.
 
 ``FakeAdapter`` plays a script of batches and failures; protocol behaviour is tested against the
 real simulators in tests/integration, never here.
@@ -6,7 +6,8 @@ real simulators in tests/integration, never here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Self
 
@@ -16,7 +17,7 @@ from gateway.adapter import SharedResources
 from gateway.config import EquipmentConfig
 from gateway.errors import CommunicationError
 from gateway.points import DeviceMap, PointSpec
-from gateway.records import RawReading, ReadingBatch, utc_now
+from gateway.records import ProcessRecord, RawReading, ReadingBatch, RecordDraft, utc_now
 
 
 class FakeEquipment(EquipmentConfig):
@@ -89,3 +90,23 @@ class FakePlugin:
 
 def factory(plugin: FakePlugin, equipment: FakeEquipment) -> Callable[[], FakeAdapter]:
     return lambda: plugin.create(equipment, SharedResources())
+
+
+class Collector:
+    """Stands in for the journal's append: keeps drafts in commit order."""
+
+    def __init__(self) -> None:
+        self.drafts: list[RecordDraft] = []
+        self.changed = asyncio.Event()
+
+    async def __call__(self, entries: Sequence[tuple[RecordDraft, bytes | None]]) -> Sequence[ProcessRecord]:
+        self.drafts += [d for d, _ in entries]
+        self.changed.set()
+        return []
+
+    async def until(self, predicate: Callable[[list[RecordDraft]], bool], timeout_s: float = 10.0) -> None:
+        """Wait (bounded) until the committed drafts satisfy ``predicate``."""
+        async with asyncio.timeout(timeout_s):
+            while not predicate(self.drafts):
+                self.changed.clear()
+                await self.changed.wait()

@@ -18,11 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from adapters.modbus.decode import REGISTERS_PER_TYPE, PointType, WordOrder
-from gateway.config import STRICT, YamlDocument
-from gateway.errors import ConfigError
+from gateway.config import STRICT, load_yaml_model
 from gateway.points import DeviceMap, PointSpec
 from gateway.records import Quality
 
@@ -302,10 +301,4 @@ def _check_writable(point: ModbusPoint, value: int) -> None:
 
 def load_register_map(path: Path) -> RegisterMap:
     """Load and check one map file; ConfigError lists every problem as ``FILE:LINE: path: message``."""
-    doc = YamlDocument(Path(path))
-    if not isinstance(doc.data, dict):
-        raise ConfigError(f"{path}:1: (top level): a register map is a mapping with name:, points: ...")
-    try:
-        return RegisterMap.model_validate(doc.data)
-    except ValidationError as exc:
-        raise doc.errors(exc) from None
+    return load_yaml_model(path, RegisterMap, shape="a register map is a mapping with name:, points: ...")

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from gateway.config import STRICT, YamlDocument
-from gateway.errors import ConfigError
+from gateway.config import STRICT, load_yaml_model
 from gateway.points import DeviceMap, PointSpec
 
 _NODE_ID_TYPES = ("i=", "s=", "g=", "b=")
@@ -117,10 +116,4 @@ class NodeMap(DeviceMap):
 
 def load_node_map(path: Path) -> NodeMap:
     """Load and check one map file; ConfigError lists every problem as ``FILE:LINE: path: message``."""
-    doc = YamlDocument(Path(path))
-    if not isinstance(doc.data, dict):
-        raise ConfigError(f"{path}:1: (top level): a node map is a mapping with name:, namespace_uri:, points: ...")
-    try:
-        return NodeMap.model_validate(doc.data)
-    except ValidationError as exc:
-        raise doc.errors(exc) from None
+    return load_yaml_model(path, NodeMap, shape="a node map is a mapping with name:, namespace_uri:, points: ...")

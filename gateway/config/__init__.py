@@ -15,7 +15,7 @@ from gateway.config._models import (
     data_file_path,
     resolve_path,
 )
-from gateway.config._yaml import YamlDocument
+from gateway.config._yaml import YamlDocument, load_yaml_model
 
 __all__ = [
     "PROJECT_CONFIG_DIR",
@@ -33,6 +33,7 @@ __all__ = [
     "data_file_path",
     "load_limit_table",
     "load_site",
+    "load_yaml_model",
     "resolve_path",
     "site_model",
     "substitute",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.config._yaml import YamlDocument
+from gateway.config._yaml import load_yaml_model
 from gateway.errors import ConfigError
 
 
@@ -30,10 +30,6 @@ def load_limit_table(name: str, search_dirs: list[Path]) -> LimitTable:
     for base in search_dirs:
         path = base / "limits" / f"{name}.yaml"
         if path.is_file():
-            doc = YamlDocument(path)
-            try:
-                return LimitTable.model_validate(doc.data)
-            except ValidationError as exc:
-                raise doc.errors(exc) from None
+            return load_yaml_model(path, LimitTable, shape="a limit table is a mapping with name:, limits: ...")
     looked = ", ".join(str(d / "limits") for d in search_dirs)
     raise ConfigError(f"limit table {name!r} not found (looked in {looked})")

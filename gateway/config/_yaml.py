@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gateway.errors import ConfigError
 
 Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Loader(yaml.SafeLoader):
@@ -94,3 +95,16 @@ class YamlDocument:
                 msg = msg.removeprefix("Value error, ")
             problems.append(f"{self.path}:{line}: {where}: {msg}")
         return ConfigError(problems)
+
+
+def load_yaml_model(path: Path, model: type[M], *, shape: str) -> M:
+    """A data file (register map, node map, limit table) as ``model``; ConfigError lists every problem
+    as ``FILE:LINE: path: message``. ``shape`` says what the file should look like when it is not even a
+    mapping."""
+    doc = YamlDocument(Path(path))
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{path}:1: (top level): {shape}")
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise doc.errors(exc) from None

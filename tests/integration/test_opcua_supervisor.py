@@ -4,36 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
 
 from adapters.opcua import plugin
 from gateway.adapter import SharedResources
 from gateway.config import SupervisorConfig
-from gateway.pipeline import Entry, EquipmentPipeline
-from gateway.records import Kind, ProcessRecord, Quality
+from gateway.pipeline import EquipmentPipeline
+from gateway.records import Kind, Quality
 from gateway.supervisor import DeviceSupervisor
+from tests.fakes import Collector
 from tests.integration.test_opcua_support import ACTIVE, BR, LadsServer, equipment
 
 FAST = SupervisorConfig(backoff_initial_s=0.05, backoff_max_s=0.2, backoff_jitter=0.0)
-
-
-class Collector:
-    """Stands in for the journal's append: keeps drafts in commit order."""
-
-    def __init__(self) -> None:
-        self.drafts: list = []
-        self.changed = asyncio.Event()
-
-    async def __call__(self, entries: Sequence[Entry]) -> Sequence[ProcessRecord]:
-        self.drafts += [d for d, _ in entries]
-        self.changed.set()
-        return []
-
-    async def until(self, predicate, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-        async with asyncio.timeout(timeout_s):
-            while not predicate(self.drafts):
-                self.changed.clear()
-                await self.changed.wait()
 
 
 async def test_a_run_and_a_restart_under_the_supervisor() -> None:

@@ -14,28 +14,9 @@ from gateway.errors import CommunicationError, DeviceReportedError
 from gateway.pipeline import Entry, EquipmentPipeline
 from gateway.records import Kind, ProcessRecord, Quality, ReadingBatch
 from gateway.supervisor import DeviceSupervisor, backoff_delays
-from tests.fakes import FakeEquipment, FakePlugin, Script, factory, fake_map
+from tests.fakes import Collector, FakeEquipment, FakePlugin, Script, factory, fake_map
 
 FAST = SupervisorConfig(backoff_initial_s=0.001, backoff_max_s=0.01, backoff_jitter=0.0)
-
-
-class Collector:
-    """Stands in for the journal's append: keeps drafts in commit order."""
-
-    def __init__(self) -> None:
-        self.drafts: list = []
-        self.changed = asyncio.Event()
-
-    async def __call__(self, entries: Sequence[Entry]) -> Sequence[ProcessRecord]:
-        self.drafts += [d for d, _ in entries]
-        self.changed.set()
-        return []
-
-    async def until(self, predicate, timeout_s: float = 5.0) -> None:
-        async with asyncio.timeout(timeout_s):
-            while not predicate(self.drafts):
-                self.changed.clear()
-                await self.changed.wait()
 
 
 def supervisor(eq: FakeEquipment, plugin: FakePlugin, sink: Collector) -> DeviceSupervisor:
