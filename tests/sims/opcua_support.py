@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import pytest
 from asyncua import Client, Node
+
+from tests.leaks import fail_on_leaked_tasks
 
 NS_URI = "urn:cgt-gateway:sim:closed-processor"
 BIOREACTOR = "DeviceSet/ClosedProcessor/FunctionalUnitSet/Bioreactor"
@@ -30,18 +31,4 @@ async def check_no_leaked_tasks() -> AsyncIterator[None]:
     """The suite's leak check, for tests that run on a module-scoped loop (see tests/conftest.py)."""
     before = asyncio.all_tasks()
     yield None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 1.0
-    while True:
-        current = asyncio.current_task()
-        leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
-        if not leaked or loop.time() > deadline:
-            break
-        await asyncio.sleep(0.01)
-    for task in leaked:
-        task.cancel()
-    if leaked:
-        await asyncio.gather(*leaked, return_exceptions=True)
-        pytest.fail(
-            f"the test left {len(leaked)} asyncio task(s) running: {[(t.get_name(), t.get_coro()) for t in leaked]}"
-        )
+    await fail_on_leaked_tasks(before)
