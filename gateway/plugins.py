@@ -12,10 +12,12 @@ from importlib.metadata import entry_points
 
 from gateway.adapter import AdapterPlugin
 from gateway.errors import ConfigError
+from gateway.sinks.base import SinkPlugin
 
 ADAPTER_GROUP = "cgt_gateway.adapters"
 SIM_GROUP = "cgt_gateway.sims"
 SIM_FACTORY_GROUP = "cgt_gateway.sim_factories"
+SINK_GROUP = "cgt_gateway.sinks"
 
 
 @cache
@@ -38,3 +40,15 @@ def sim_mains() -> dict[str, Callable[[list[str] | None], int]]:
 def sim_factories() -> dict[str, Callable[..., object]]:
     """Each simulator's class, by kind, for configs that start simulators in-process (demo, OQ)."""
     return {ep.name: ep.load() for ep in entry_points(group=SIM_FACTORY_GROUP)}
+
+
+@cache
+def sink_plugins() -> dict[str, SinkPlugin]:
+    """Every installed sink type by name (the built-in ones are registered the same way)."""
+    plugins: dict[str, SinkPlugin] = {}
+    for ep in entry_points(group=SINK_GROUP):
+        plugin = ep.load()
+        if plugin.type != ep.name:
+            raise ConfigError(f"sink entry point {ep.name!r} serves type {plugin.type!r}: they must match")
+        plugins[ep.name] = plugin
+    return plugins
