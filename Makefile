@@ -18,10 +18,16 @@ $(STAMP):
 	@$(BIN)/python -m pip install --quiet -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-system-deps:  ## install what the tests need from the OS (socat for RTU over a pty pair)
+system-deps:  ## install what the tests need from the OS (socat for RTU over a pty pair, mosquitto for MQTT)
 	@command -v socat >/dev/null 2>&1 || { \
 	  echo "installing socat (Modbus RTU tests run over a pty pair) ..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq socat >/dev/null; }
+	@# The MQTT tests start their own broker process on a free port: the system service is not needed,
+	@# so it is stopped and disabled right after the install (it would hold port 1883 for nothing).
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+	  echo "installing mosquitto (the MQTT sink tests run a real broker) ..."; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends mosquitto >/dev/null && \
+	  { ! command -v systemctl >/dev/null 2>&1 || $(SUDO) systemctl disable --now mosquitto >/dev/null 2>&1 || true; }; }
 
 demo: $(STAMP)  ## run the gateway against simulated particle counters, printing records live
 	$(BIN)/cgt-gateway run -c config/demo.yaml --show
