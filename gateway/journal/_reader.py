@@ -17,17 +17,27 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from gateway.errors import JournalError
+from gateway.journal._audit import read_entries
 from gateway.journal._chain import record_from_payload
-from gateway.journal._schema import connect_reader, read_cursors, read_head
+from gateway.journal._schema import connect_reader, has_table, read_cursors, read_head, read_pruned
 from gateway.records import ProcessRecord
 
 #: One stored row as export and verify use it: seq, payload bytes, raw bytes (or None), hash.
 Row = tuple[int, bytes, bytes | None, str]
 
 _FETCH = 512
+
+
+class DeadLetter(NamedTuple):
+    """A record sink ``sink`` could not deliver because its receiver refused it for good."""
+
+    sink: str
+    seq: int
+    reason: str
+    time: str
 _T = TypeVar("_T")
 
 
@@ -102,6 +112,30 @@ class JournalReader:
     def cursors(self) -> dict[str, int]:
         """Every sink's durable cursor by name."""
         return self._query(lambda: read_cursors(self._conn))
+
+    def first_seq(self) -> int:
+        """The first seq the file still holds (1, unless retention pruned older records)."""
+        return self._query(lambda: read_pruned(self._conn)[0]) + 1
+
+    def dead_letters(self, sink: str | None = None) -> list[DeadLetter]:
+        """Records a receiver refused for good, kept until someone decides; oldest first."""
+        def query() -> list[DeadLetter]:
+            if not has_table(self._conn, "dead_letters"):
+                return []
+            sql, params = "SELECT sink, seq, reason, time FROM dead_letters", ()
+            if sink is not None:
+                sql, params = sql + " WHERE sink = ?", (sink,)
+            rows = self._conn.execute(sql + " ORDER BY seq, sink", params).fetchall()
+            return [DeadLetter(str(a), int(b), str(c), str(d)) for a, b, c, d in rows]
+
+        return self._query(query)
+
+    def audit(self, since_id: int = 0, limit: int | None = None) -> list[dict[str, object]]:
+        """The audit trail's entries after ``since_id`` (each a dict with its ``hash``), oldest first."""
+        return self._query(
+            lambda: read_entries(self._conn, since_id, -1 if limit is None else limit)
+            if has_table(self._conn, "audit") else []
+        )
 
     def _iterate(self, sql: str, params: list[object]) -> Iterator[Row]:
         try:

@@ -3,7 +3,10 @@
 One file, WAL mode. ``meta`` says which gateway the journal belongs to and which schema it has;
 ``records`` is the chain (``payload`` and ``hash`` are the truth, the other columns are copies of
 payload members kept for indexed reads and checked by verify); ``cursors`` holds one position per
-sink. Schema changes bump :data:`JOURNAL_SCHEMA_VERSION` and add a migration here.
+sink; ``dead_letters`` the records a sink's receiver refused for good (kept until someone decides);
+``audit`` the gateway's own hash-chained trail of what it did (a refusal, a prune). When retention
+pruned the oldest records, meta ``pruned_through_seq`` / ``pruned_through_hash`` say where the chain
+now starts. Schema changes bump :data:`JOURNAL_SCHEMA_VERSION` and add a migration here.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from gateway.journal._chain import GENESIS_HASH
 from gateway.records import utc_now
 
 #: Version of the file layout below (not of the record, which has its own ``schema_version``).
-JOURNAL_SCHEMA_VERSION = 1
+JOURNAL_SCHEMA_VERSION = 2
 
 #: ``PRAGMA application_id``: "CGTJ", so tools can tell a journal from another SQLite file.
 APPLICATION_ID = 0x4347544A
@@ -40,6 +43,15 @@ _DDL = (
     " hash TEXT NOT NULL)",
     "CREATE INDEX records_equipment ON records (equipment_id, seq)",
     "CREATE TABLE cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL) WITHOUT ROWID",
+)
+
+#: Added in schema version 2 (a version 1 file gets them on its first open by a writer).
+_DDL_V2 = (
+    "CREATE TABLE dead_letters ("
+    " sink TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL,"
+    " PRIMARY KEY (sink, seq)) WITHOUT ROWID",
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY, time TEXT NOT NULL, action TEXT NOT NULL,"
+    " payload BLOB NOT NULL, hash TEXT NOT NULL)",
 )
 
 INSERT_RECORD = (
@@ -136,13 +148,29 @@ def check_version(meta: Mapping[str, str], path: Path) -> None:
 
 
 def read_head(conn: sqlite3.Connection) -> tuple[int, str]:
-    """``(seq, hash)`` of the last record, or ``(0, GENESIS_HASH)`` for an empty journal."""
+    """``(seq, hash)`` of the last record, or ``(0, GENESIS_HASH)`` for an empty journal.
+
+    Retention never removes the last record, so the fallback to the pruned mark is only a safeguard.
+    """
     row = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-    return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+    return read_pruned(conn) if row is None else (int(row[0]), str(row[1]))
 
 
 def read_cursors(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(name): int(seq) for name, seq in conn.execute("SELECT name, seq FROM cursors")}
+
+
+def read_pruned(conn: sqlite3.Connection) -> tuple[int, str]:
+    """``(seq, hash)`` of the last record retention removed, or ``(0, GENESIS_HASH)``: where the chain starts."""
+    rows = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'pruned_through_%'").fetchall())
+    if "pruned_through_seq" not in rows:
+        return 0, GENESIS_HASH
+    return int(rows["pruned_through_seq"]), str(rows["pruned_through_hash"])
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether a table exists (a version 1 file read by a reader has no dead_letters or audit)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) -> None:
@@ -154,7 +182,7 @@ def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) 
             others = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if others:
                 raise JournalError(f"{path}: an SQLite file that is not a cgt-gateway journal; choose another path")
-            for statement in _DDL:
+            for statement in (*_DDL, *_DDL_V2):
                 conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -167,6 +195,10 @@ def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) 
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         else:
             check_version(meta, path)
+            if meta["schema_version"] == "1":
+                for statement in _DDL_V2:
+                    conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(JOURNAL_SCHEMA_VERSION),))
             owner = meta.get("gateway_id")
             if owner != gateway_id:
                 raise JournalError(

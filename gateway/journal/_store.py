@@ -8,7 +8,9 @@ continues from what is on disk: a failed transaction leaves no gap and no fork, 
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import structlog
 
 from gateway.errors import JournalError
 from gateway.journal import _schema
+from gateway.journal._audit import AuditEntry, append_entries
 from gateway.journal._chain import encode_payload, json_time, payload_hash
 from gateway.records import utc_now
 
@@ -51,10 +54,13 @@ class BatchOutcome:
 class WriterStore:
     """The one read-write connection. Not thread-safe: used only from the writer's executor thread."""
 
-    def __init__(self, path: Path, gateway_id: str, synchronous: _schema.Synchronous) -> None:
+    def __init__(
+        self, path: Path, gateway_id: str, synchronous: _schema.Synchronous, min_free_bytes: int = 0
+    ) -> None:
         self._path = path
         self._gateway_id = gateway_id
         self._synchronous = synchronous
+        self._min_free_bytes = min_free_bytes
         self._conn: sqlite3.Connection | None = None
 
     def open(self) -> tuple[Head, dict[str, int]]:
@@ -82,6 +88,9 @@ class WriterStore:
         outcome = BatchOutcome()
         rows: list[_Row] = []
         intended: Head | None = None
+        refusal = self._below_floor()
+        if refusal is not None:
+            return BatchOutcome(head=expected, error=refusal)
         try:
             conn.execute("BEGIN IMMEDIATE")
             head = _schema.read_head(conn)
@@ -137,22 +146,110 @@ class WriterStore:
             results.append(EntryCommitted(first_seq, first_prev, hashes))
         return seq - 1, prev
 
-    def set_cursor(self, name: str, seq: int) -> None:
-        """Durably move a sink's cursor; refused beyond the last committed record."""
+    def settle(self, name: str, seq: int, rejected: Sequence[tuple[int, str]] = ()) -> None:
+        """Durably move a sink's cursor to ``seq``, dead-lettering ``rejected`` ``(seq, reason)`` on the way.
+
+        One transaction: the dead letters, their audit entries and the cursor move land together or
+        not at all. Refused beyond the last committed record.
+        """
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
             last = _schema.read_head(conn)[0]
             if seq > last:
                 raise ValueError(f"cursor {name!r}: seq {seq} is beyond the last committed record ({last})")
+            if rejected:
+                now = utc_now().isoformat()
+                conn.executemany(
+                    "INSERT OR IGNORE INTO dead_letters (sink, seq, reason, time) VALUES (?, ?, ?, ?)",
+                    [(name, s, reason, now) for s, reason in rejected],
+                )
+                append_entries(conn, [
+                    AuditEntry("delivery.rejected", f"sink:{name} seq {s}", reason, {"sink": name, "seq": s})
+                    for s, reason in rejected
+                ])
             conn.execute(_schema.UPSERT_CURSOR, (name, seq, utc_now().isoformat()))
             conn.execute("COMMIT")
         except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._rollback(conn)
             if isinstance(exc, sqlite3.Error):
                 raise JournalError(f"{self._path}: cannot store cursor {name!r}: {exc}") from exc
             raise
+
+    def audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append entries to the audit trail in a transaction of their own."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            append_entries(conn, entries)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(f"{self._path}: cannot write the audit trail: {exc}") from exc
+            raise
+
+    def prune(self, through_seq: int, before: str, max_rows: int) -> int:
+        """Remove up to ``max_rows`` of the oldest records: only seqs <= ``through_seq`` (what every sink
+        has taken), older than ``before`` (a ``gateway_time`` prefix, whole seconds), never the last record
+        and never one at or after a dead letter still kept. Returns how many were removed.
+
+        The chain stays checkable: meta keeps the seq and hash of the last removed record, where
+        verify starts, and the audit trail records the prune in the same transaction.
+        """
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            start = _schema.read_pruned(conn)[0]
+            limit = min(through_seq, _schema.read_head(conn)[0] - 1, start + max_rows)
+            (held,) = conn.execute("SELECT min(seq) FROM dead_letters").fetchone()
+            if held is not None:
+                limit = min(limit, int(held) - 1)
+            (newer,) = conn.execute(
+                "SELECT min(seq) FROM records WHERE seq > ? AND seq <= ? AND gateway_time >= ?", (start, limit, before)
+            ).fetchone()
+            if newer is not None:
+                limit = int(newer) - 1
+            if limit <= start:
+                conn.execute("COMMIT")
+                return 0
+            (hash_,) = conn.execute("SELECT hash FROM records WHERE seq = ?", (limit,)).fetchone()
+            removed = conn.execute("DELETE FROM records WHERE seq <= ?", (limit,)).rowcount
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [("pruned_through_seq", str(limit)), ("pruned_through_hash", hash_)],
+            )
+            append_entries(conn, [AuditEntry(
+                "journal.pruned", f"records {start + 1}..{limit}", "older than the retention window and forwarded",
+                {"first_seq": start + 1, "last_seq": limit, "last_hash": hash_, "before": before, "removed": removed},
+            )])
+            conn.execute("COMMIT")
+            return removed
+        except BaseException as exc:
+            self._rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(f"{self._path}: cannot prune the journal: {exc}") from exc
+            raise
+
+    def _below_floor(self) -> JournalError | None:
+        """A refusal when free disk is under the floor: loud, and before anything is half-written."""
+        if not self._min_free_bytes:
+            return None
+        try:
+            free = shutil.disk_usage(self._path.parent).free
+        except OSError:
+            return None  # the commit itself will say what is wrong with the disk
+        if free >= self._min_free_bytes:
+            return None
+        return JournalError(
+            f"{self._path}: only {free / 1e6:.0f} MB free, below the journal's floor of "
+            f"{self._min_free_bytes / 1e6:.0f} MB: refusing new records; free disk space or lower journal.min_free_mb"
+        )
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
     def _failed(
         self, conn: sqlite3.Connection, exc: Exception, outcome: BatchOutcome, rows: int, intended: Head | None

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import IntegrityError, JournalError
-from gateway.journal._chain import GENESIS_HASH, RAW_DIGEST_KEY, parse_payload, payload_hash, raw_digest
-from gateway.journal._schema import connect_reader, read_cursors
+from gateway.journal._audit import check_trail
+from gateway.journal._chain import RAW_DIGEST_KEY, parse_payload, payload_hash, raw_digest
+from gateway.journal._schema import connect_reader, has_table, read_cursors, read_pruned
 
 _FETCH = 1000
 _TAIL_NOTE = (
@@ -60,7 +61,8 @@ class VerifyReport:
                 f"{self.path}: OK, {self.records_checked} records of gateway {self.gateway_id!r}, "
                 f"head seq {self.last_seq} hash {self.head_hash}"
             )
-        return f"{self.path}: BROKEN at seq {self.first_bad_seq}: {self.reason}"
+        where = "" if self.first_bad_seq is None else f" at seq {self.first_bad_seq}"
+        return f"{self.path}: BROKEN{where}: {self.reason}"
 
     def __str__(self) -> str:
         return self.summary()
@@ -92,11 +94,15 @@ def verify(path: str | os.PathLike[str], *, anchor: tuple[int, str] | None = Non
 def _walk(conn: sqlite3.Connection, file: Path, gateway_id: str, anchor: tuple[int, str] | None) -> VerifyReport:
     def report(bad_seq: int | None, reason: str | None, notes: tuple[str, ...] = ()) -> VerifyReport:
         return VerifyReport(
-            path=str(file), gateway_id=gateway_id, ok=reason is None, records_checked=expected - 1,
+            path=str(file), gateway_id=gateway_id, ok=reason is None, records_checked=expected - 1 - pruned,
             first_bad_seq=bad_seq, reason=reason, last_seq=expected - 1, head_hash=prev_hash, notes=notes,
         )
 
-    expected, prev_hash = 1, GENESIS_HASH
+    pruned, prev_hash = read_pruned(conn)
+    expected = pruned + 1
+    notes: list[str] = []
+    if pruned:
+        notes.append(f"records 1 to {pruned} were pruned under retention; the chain is checked from seq {expected}")
     cursor = conn.execute(
         "SELECT seq, gateway_time, equipment_id, parameter, payload, raw, hash FROM records ORDER BY seq"
     )
@@ -110,6 +116,12 @@ def _walk(conn: sqlite3.Connection, file: Path, gateway_id: str, anchor: tuple[i
                 return report(seq, f"seq {seq}: hash {hash_} is not the recorded {anchor[1]} (journal rewritten)")
             expected, prev_hash = seq + 1, hash_
     last = expected - 1
+    if anchor is not None and 0 < anchor[0] <= pruned:
+        mark = read_pruned(conn)[1]
+        if anchor[0] == pruned and anchor[1] != mark:
+            return report(pruned, f"seq {pruned}: pruned-through hash {mark} is not the recorded {anchor[1]}")
+        if anchor[0] < pruned:
+            notes.append(f"anchor seq {anchor[0]} was pruned; only the chain from seq {expected - 1} on is checked")
     if anchor is not None and anchor[0] > last:
         missing = f"records after {last} are missing"
         return report(last + 1, f"the journal ends at seq {last} but seq {anchor[0]} was recorded: {missing}")
@@ -117,7 +129,14 @@ def _walk(conn: sqlite3.Connection, file: Path, gateway_id: str, anchor: tuple[i
         if seq > last:
             ends = f"the journal ends at seq {last}: records after {last} are missing"
             return report(last + 1, f"sink cursor {name!r} is at seq {seq} but {ends}")
-    return report(None, None, () if anchor is not None else (_TAIL_NOTE,))
+    if has_table(conn, "audit"):
+        entries, broken = check_trail(conn)
+        if broken is not None:
+            return report(None, f"audit trail: {broken}")
+        notes.append(f"audit trail intact ({entries} entries)")
+    if anchor is None:
+        notes.append(_TAIL_NOTE)
+    return report(None, None, tuple(notes))
 
 
 def _check(row: tuple[Any, ...], expected: int, prev_hash: str, gateway_id: str) -> tuple[int, str] | None:

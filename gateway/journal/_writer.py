@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import structlog
 
 from gateway.errors import JournalError
+from gateway.journal._audit import AuditEntry
 from gateway.journal._chain import draft_body
 from gateway.journal._committed import Committed, JournalStats
 from gateway.journal._reader import JournalReader
@@ -70,6 +73,7 @@ class Journal:
         synchronous: Synchronous = "full",
         max_batch_rows: int = 2000,
         max_pending_rows: int = 10_000,
+        min_free_bytes: int = 0,
     ) -> None:
         if not gateway_id or not isinstance(gateway_id, str):
             raise ValueError("gateway_id must be a non-empty string")
@@ -82,7 +86,7 @@ class Journal:
         self._synchronous = synchronous
         self._max_batch_rows = max_batch_rows
         self._max_pending_rows = max_pending_rows
-        self._store = WriterStore(self._path, gateway_id, synchronous)
+        self._store = WriterStore(self._path, gateway_id, synchronous, min_free_bytes)
         self._state: _State = "new"
         self._executor: ThreadPoolExecutor | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -91,6 +95,7 @@ class Journal:
         self._queued_rows = 0
         self._in_flight: list[_Pending] = []
         self._wake = asyncio.Event()
+        self._advanced = asyncio.Event()  # set and replaced on every commit: wakes wait_for_commit
         self._close_lock = asyncio.Lock()
         self._head: Head = (0, "")
         self._expected: Head | None = None
@@ -183,6 +188,7 @@ class Journal:
             self._state = "closing"
             assert self._writer is not None and self._executor is not None
             self._wake.set()
+            self._advanced.set()  # waiters see the journal closing and raise
             await asyncio.wait([self._writer])  # does not cancel the writer if we are cancelled
             await asyncio.get_running_loop().run_in_executor(self._executor, self._store.close)
             self._executor.shutdown(wait=True)  # the thread is idle: this only joins it
@@ -226,6 +232,12 @@ class Journal:
 
     async def set_cursor(self, name: str, seq: int) -> None:
         """Durably record that sink ``name`` has taken every record up to ``seq``."""
+        await self.settle(name, seq)
+
+    async def settle(self, name: str, seq: int, rejected: Sequence[tuple[int, str]] = ()) -> None:
+        """Move sink ``name``'s cursor to ``seq`` and dead-letter ``rejected`` ``(seq, reason)`` pairs,
+        with an audit entry for each, in one durable transaction.
+        """
         self._check_open()
         if not name or not isinstance(name, str):
             raise ValueError("a cursor needs a non-empty name")
@@ -233,8 +245,42 @@ class Journal:
             raise ValueError(f"cursor {name!r}: seq must be an int >= 0, not {seq!r}")
         if seq > self._head[0]:
             raise ValueError(f"cursor {name!r}: seq {seq} is beyond the last committed record ({self._head[0]})")
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._store.set_cursor, name, seq)
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._store.settle, name, seq, list(rejected))
         self._cursors[name] = seq
+
+    async def audit(self, *entries: AuditEntry) -> None:
+        """Append entries to the journal's hash-chained audit trail (durable on return)."""
+        self._check_open()
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._store.audit, list(entries))
+
+    async def prune(self, through_seq: int, older_than: datetime, *, max_rows: int = 100_000) -> int:
+        """Remove the oldest records that every sink has taken (``<= through_seq``) and whose
+        ``gateway_time`` is before ``older_than``; at most ``max_rows`` per call. Returns how many.
+
+        Never removes the last record, nor any record at or after a dead letter still kept.
+        """
+        self._check_open()
+        before = older_than.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._store.prune, through_seq, before, max_rows
+        )
+
+    async def wait_for_commit(self, after_seq: int) -> int:
+        """Wait until a record beyond ``after_seq`` is committed; return the last committed seq."""
+        while self._head[0] <= after_seq:
+            self._check_open()
+            await self._advanced.wait()
+        return self._head[0]
+
+    def storage(self) -> tuple[int, int]:
+        """``(bytes the journal files take, bytes free on their disk)``, for quota alarms and metrics."""
+        used = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                used += os.stat(f"{self._path}{suffix}").st_size
+            except FileNotFoundError:
+                pass
+        return used, shutil.disk_usage(self._path.parent).free
 
     def reader(self) -> JournalReader:
         """A new read-only reader of this journal's file (close it when done)."""
@@ -319,6 +365,8 @@ class Journal:
             log.info("journal writes recovered", path=str(self._path), last_seq=self._head[0])
             self._failing = False
         if outcome.rows:
+            self._advanced.set()
+            self._advanced = asyncio.Event()
             self._transactions += 1
             self._rows += outcome.rows
             self._largest = max(self._largest, outcome.rows)
