@@ -1,0 +1,107 @@
+"""The ``type: mqtt`` entry under ``sinks:``. Pydantic only: no I/O beyond checking that files exist.
+
+A password never stands in the site file: the entry names an environment variable or a file that
+holds it, so a site file can be reviewed, hashed and versioned without leaking a credential.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from gateway.config import resolve_path
+from gateway.sinks.base import SinkConfig
+
+
+def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    if value is None:
+        return None
+    path = resolve_path(value, info)
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+class MqttSinkConfig(SinkConfig):
+    """Publishes every committed record to an MQTT broker on its ISA-95 topic (a unified namespace)."""
+
+    type: Literal["mqtt"] = Field(description="this sink publishes to an MQTT broker")
+    host: str = Field(min_length=1, description="broker host name or address")
+    port: int = Field(default=1883, ge=1, le=65_535, description="broker port (1883 plain, 8883 usually with TLS)")
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="MQTT client id; default cgt-gateway-<gateway id>-<sink name> (unique per broker!)",
+    )
+    topic_prefix: str = Field(
+        default="cgt",
+        min_length=1,
+        pattern=r"^[^$+#\x00][^+#\x00]*$",
+        description="first topic level(s) of every message, e.g. cgt or acme/cgt (no + or #, not starting with $)",
+    )
+    qos: Literal[1, 2] = Field(
+        default=1, description="MQTT QoS of record messages: 1 (at least once) or 2; 0 can lose records"
+    )
+    max_inflight: int = Field(
+        default=20, ge=1, le=65_535, description="most publishes waiting for their acknowledgement at once"
+    )
+    keepalive_s: int = Field(
+        default=30, ge=5, le=65_535, description="MQTT keep-alive: a silent broker is noticed after 1.5x this"
+    )
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="longest wait for a broker's acknowledgement before reconnecting"
+    )
+    username: str | None = Field(default=None, min_length=1, description="user name the broker authenticates")
+    password_env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable holding the password"
+    )
+    password_file: Path | None = Field(
+        default=None, description="file holding the password (first line), relative to this file"
+    )
+    tls: bool = Field(default=False, description="connect over TLS")
+    ca_file: Path | None = Field(
+        default=None, description="CA certificate(s) (PEM) the broker's certificate must chain to; default: system CAs"
+    )
+    client_cert: Path | None = Field(default=None, description="the gateway's client certificate (PEM) for mutual TLS")
+    client_key: Path | None = Field(default=None, description="the private key (PEM) of client_cert")
+    verify_tls: bool = Field(
+        default=True, description="check the broker's certificate and host name; false only while commissioning"
+    )
+    retain_last: bool = Field(
+        default=False, description="retain each parameter's last message so a new consumer sees the last value"
+    )
+    payload: Literal["json"] = Field(default="json", description="message format: json (the wire record as is)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsafe(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if "password" in data:
+                raise ValueError(
+                    "`password:` is not allowed in a site file: put the password in an environment variable "
+                    "(password_env) or a protected file (password_file)"
+                )
+            if data.get("qos") == 0:
+                raise ValueError("qos 0 can lose records (no acknowledgement from the broker): use qos 1 or 2")
+        return data
+
+    _files = field_validator("password_file", "ca_file", "client_cert", "client_key")(_existing_file)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttSinkConfig:
+        if self.password_env is not None and self.password_file is not None:
+            raise ValueError("give password_env or password_file, not both")
+        if self.username is None and (self.password_env is not None or self.password_file is not None):
+            raise ValueError("password_env / password_file need a username")
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together")
+        if not self.tls:
+            stray = [f for f in ("ca_file", "client_cert", "client_key") if getattr(self, f) is not None]
+            if not self.verify_tls:
+                stray.append("verify_tls")
+            if stray:
+                raise ValueError(f"{', '.join(stray)} need tls: true")
+        return self

@@ -1,0 +1,287 @@
+"""The MQTT sink: each committed record as one message on its ISA-95 topic, acknowledged by the broker.
+
+Lifecycle (one :class:`MqttSink` per ``sinks:`` entry, driven by the forwarder)::
+
+    connect()  opens a clean session whose last will is a retained ``offline`` status, then
+               publishes a retained ``online`` status (the birth message); SinkError when the
+               broker cannot be reached, with one line saying which broker and why.
+    write()    publishes the batch in seq order with up to ``max_inflight`` QoS 1/2 publishes in
+               flight; a record is accepted once the broker acknowledged it (PUBACK / PUBCOMP).
+               When the connection drops mid-batch the acknowledged prefix is accepted and the
+               first unacknowledged record and everything after it come back as ``retry``
+               (SinkError when nothing was acknowledged); the next write raises SinkError so the
+               forwarder closes, backs off and reconnects (aiomqtt does not reconnect by itself).
+    close()    publishes a retained ``offline`` status and disconnects cleanly. Idempotent.
+
+A resend after a lost connection may deliver a record twice; consumers drop duplicates by
+``(gateway_id, seq)``, which every payload carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from datetime import datetime
+from typing import Any
+
+import aiomqtt
+import orjson
+import structlog
+
+from gateway.errors import ConfigError
+from gateway.records import utc_now
+from gateway.sinks.base import Outcome, SinkBatch, SinkContext, SinkError
+from gateway.sinks.mqtt.config import MqttSinkConfig
+from gateway.sinks.mqtt.topics import record_topic, status_topic
+
+log = structlog.get_logger(__name__)
+
+#: aiomqtt logs a WARNING "There are N pending publish calls." for every publish beyond ten in
+#: flight, which is our normal pace; this logger keeps its real errors and nothing else.
+_CLIENT_LOG = logging.getLogger("gateway.sinks.mqtt.client")
+_CLIENT_LOG.setLevel(logging.ERROR)
+
+
+class MqttSink:
+    """One connection to one broker at a time; a new aiomqtt client for every :meth:`connect`."""
+
+    def __init__(self, config: MqttSinkConfig, context: SinkContext) -> None:
+        self.config = config
+        self.name = config.name
+        self.gateway_id = context.gateway_id
+        self.client_id = config.client_id or f"cgt-gateway-{context.gateway_id}-{config.name}"
+        self.broker = f"{config.host}:{config.port}"
+        self.status_topic = status_topic(config.topic_prefix, context.gateway_id)
+        self._password = _password(config)
+        self._tls = _tls_context(config) if config.tls else None
+        self._stack: AsyncExitStack | None = None
+        self._client: aiomqtt.Client | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        #: Resolved with the reason when the connection is lost; a fresh future per connection.
+        self._lost: asyncio.Future[str] | None = None
+        self._log = log.bind(sink=self.name, broker=self.broker)
+
+    @property
+    def connected(self) -> bool:
+        """True between a successful connect and close or the loss of the connection."""
+        return self._client is not None and self._lost is not None and not self._lost.done()
+
+    async def connect(self) -> None:
+        """Open a session and publish the birth message; SinkError with one line when that fails."""
+        await self.close()
+        cfg = self.config
+        online_since = utc_now()
+        will = aiomqtt.Will(
+            self.status_topic,
+            _status("offline", self.gateway_id, None, reason="connection lost", online_since=online_since),
+            qos=1,
+            retain=True,
+        )
+        client = aiomqtt.Client(
+            cfg.host,
+            cfg.port,
+            identifier=self.client_id,
+            username=cfg.username,
+            password=self._password,
+            will=will,
+            clean_session=True,
+            keepalive=cfg.keepalive_s,
+            timeout=cfg.publish_timeout_s,
+            max_inflight_messages=cfg.max_inflight,
+            tls_context=self._tls,
+            logger=_CLIENT_LOG,
+        )
+        client.pending_calls_threshold = cfg.max_inflight + 10
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(client)
+        except aiomqtt.MqttError as exc:
+            raise SinkError(self._connect_failure(exc)) from exc
+        self._stack, self._client = stack, client
+        self._lost = asyncio.get_running_loop().create_future()
+        self._watcher = asyncio.create_task(self._watch(client, self._lost), name=f"mqtt-sink-{self.name}-watch")
+        try:
+            birth = _status("online", self.gateway_id, online_since)
+            await client.publish(self.status_topic, birth, qos=1, retain=True)
+        except aiomqtt.MqttError as exc:
+            await self._drop()
+            raise SinkError(f"MQTT broker {self.broker}: connected but the birth message failed: {exc}") from exc
+        self._log.info("mqtt sink connected", client_id=self.client_id, status_topic=self.status_topic)
+
+    async def write(self, batch: SinkBatch) -> Sequence[Outcome] | None:
+        """Publish in order; accepted for each acknowledged record, retry from the first that was not."""
+        client, lost = self._client, self._lost
+        if client is None or lost is None:
+            raise SinkError(f"MQTT broker {self.broker}: not connected (connect first)")
+        if lost.done():
+            raise SinkError(f"MQTT broker {self.broker}: connection lost: {lost.result()}")
+        records = batch.records
+        outcomes: list[Outcome | None] = [None] * len(records)
+        jobs: list[tuple[int, str, bytes]] = []
+        prefix = self.config.topic_prefix
+        for i, record in enumerate(records):
+            try:
+                jobs.append((i, record_topic(prefix, record), orjson.dumps(record)))
+            except (TypeError, AttributeError) as exc:
+                outcomes[i] = Outcome.rejected(f"seq {record.get('seq')}: cannot encode the record as JSON: {exc}")
+        acknowledged: set[int] = set()
+        failure = await self._publish_all(client, lost, jobs, acknowledged)
+        if failure is None:
+            return None if not any(outcomes) else [o or Outcome.accepted() for o in outcomes]
+        first_open = next((i for i, _, _ in jobs if i not in acknowledged), None)
+        if first_open is None:  # the connection went after the last acknowledgement: the next write notices
+            return None if not any(outcomes) else [o or Outcome.accepted() for o in outcomes]
+        if first_open == 0:
+            raise SinkError(
+                f"MQTT broker {self.broker}: nothing of seq {batch.first_seq}-{batch.last_seq} "
+                f"was acknowledged: {failure}"
+            )
+        self._log.warning("mqtt publish interrupted", acknowledged=first_open, of=len(records), reason=failure)
+        retry = Outcome.retry(f"MQTT broker {self.broker}: {failure}")
+        return [(outcomes[i] or Outcome.accepted()) if i < first_open else retry for i in range(len(records))]
+
+    async def close(self) -> None:
+        """Publish a retained ``offline`` status (when still connected) and disconnect. Idempotent."""
+        if self._client is None:
+            return
+        client = self._client
+        if self.connected:
+            try:
+                offline = _status("offline", self.gateway_id, utc_now(), reason="closed")
+                await client.publish(self.status_topic, offline, qos=1, retain=True)
+            except aiomqtt.MqttError as exc:
+                self._log.warning("mqtt offline status not published", reason=str(exc))
+        await self._drop()
+        self._log.info("mqtt sink closed")
+
+    async def _publish_all(
+        self, client: aiomqtt.Client, lost: asyncio.Future[str], jobs: list[tuple[int, str, bytes]], done: set[int]
+    ) -> str | None:
+        """Publish ``jobs`` with a window of ``max_inflight``; the first failure's reason, or None.
+
+        Publishes start in order (paho queues them on the socket as they are called), so the broker
+        receives them in seq order whatever order the acknowledgements come back in.
+        """
+        cfg = self.config
+        inflight: dict[asyncio.Future[None], int] = {}
+        failure: str | None = None
+
+        async def settle() -> str | None:
+            finished, _ = await asyncio.wait([*inflight, lost], return_when=asyncio.FIRST_COMPLETED)
+            reason = None
+            for task in finished:
+                if task is lost:
+                    reason = reason or f"connection lost: {lost.result()}"
+                    continue
+                index = inflight.pop(task)
+                exc = task.exception()
+                if exc is None:
+                    done.add(index)
+                else:
+                    reason = reason or _publish_failure(exc)
+            return reason
+
+        try:
+            for index, topic, payload in jobs:
+                while len(inflight) >= cfg.max_inflight and failure is None:
+                    failure = await settle()
+                if failure is not None:
+                    break
+                publish = client.publish(topic, payload, qos=cfg.qos, retain=cfg.retain_last)
+                inflight[asyncio.ensure_future(publish)] = index
+            while inflight and failure is None:
+                failure = await settle()
+        finally:
+            for task in inflight:
+                task.cancel()
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
+            for task, index in inflight.items():
+                if not task.cancelled() and task.exception() is None:
+                    done.add(index)
+        if failure is not None and not lost.done():
+            # A timed-out acknowledgement leaves the session in doubt: make the next write fail so
+            # the forwarder reconnects instead of publishing behind a stuck broker.
+            lost.set_result(failure)
+        return failure
+
+    async def _watch(self, client: aiomqtt.Client, lost: asyncio.Future[str]) -> None:
+        """Resolve ``lost`` when the connection drops: aiomqtt's message iterator ends with an error then."""
+        try:
+            async for _ in client.messages:
+                pass  # the sink subscribes to nothing
+        except aiomqtt.MqttError as exc:
+            reason = str(exc.__cause__ or exc)
+            if not lost.done():
+                lost.set_result(reason)
+                self._log.warning("mqtt connection lost", reason=reason)
+
+    async def _drop(self) -> None:
+        """Stop watching and disconnect (cleanly when the connection still stands)."""
+        stack, watcher, lost = self._stack, self._watcher, self._lost
+        self._stack = self._client = self._watcher = None
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        if lost is not None and not lost.done():
+            lost.set_result("closed")
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except aiomqtt.MqttError as exc:
+                self._log.warning("mqtt disconnect was not clean", reason=str(exc))
+
+    def _connect_failure(self, exc: aiomqtt.MqttError) -> str:
+        text = str(exc)
+        if isinstance(exc, aiomqtt.MqttCodeError):
+            hint = "check username and password_env/password_file, and client_id is not used twice"
+            return f"MQTT broker {self.broker} refused the connection: {text} ({hint})"
+        if "refused" in text.lower():
+            return f"MQTT broker {self.broker} refused the connection: {text} (is it running and listening there?)"
+        return f"MQTT broker {self.broker} cannot be reached: {text} (check host, port, tls and the network)"
+
+
+def _publish_failure(exc: BaseException) -> str:
+    if isinstance(exc, aiomqtt.MqttError) and str(exc) == "Operation timed out":
+        return "no acknowledgement in time (publish_timeout_s)"
+    return str(exc.__cause__ or exc) if isinstance(exc, aiomqtt.MqttError) else f"{type(exc).__name__}: {exc}"
+
+
+def _status(status: str, gateway_id: str, time: datetime | None, **more: Any) -> bytes:
+    body = {"status": status, "gateway_id": gateway_id, "time": time} | more
+    return orjson.dumps(body, option=orjson.OPT_UTC_Z)
+
+
+def _password(config: MqttSinkConfig) -> str | None:
+    """Read once when the sink is built, so a missing secret stops the gateway at start with one line."""
+    where = f"sinks: {config.name}"
+    if config.password_env is not None:
+        value = os.environ.get(config.password_env)
+        if value is None:
+            raise ConfigError(f"{where}: environment variable {config.password_env} (password_env) is not set")
+        return value
+    if config.password_file is not None:
+        try:
+            return config.password_file.read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read the first line of password_file {config.password_file}") from exc
+    return None
+
+
+def _tls_context(config: MqttSinkConfig) -> ssl.SSLContext:
+    """The TLS settings, loaded when the sink is built so a bad certificate is one line at start."""
+    where = f"sinks: {config.name}"
+    try:
+        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        if config.client_cert is not None and config.client_key is not None:
+            context.load_cert_chain(str(config.client_cert), str(config.client_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{where}: cannot load the TLS certificates or key: {exc}") from exc
+    if not config.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
