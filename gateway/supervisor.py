@@ -19,6 +19,7 @@ from datetime import datetime
 import structlog
 
 from gateway.adapter import Adapter
+from gateway.backoff import capped_backoff
 from gateway.config import EquipmentConfig, SupervisorConfig
 from gateway.errors import DeviceError, JournalError
 from gateway.pipeline import Entry, EquipmentPipeline
@@ -34,12 +35,7 @@ OnRecords = Callable[[Sequence[ProcessRecord]], None]
 
 def backoff_delays(policy: SupervisorConfig, rng: random.Random) -> Callable[[int], float]:
     """Delay before attempt ``n`` (0-based): initial × 2ⁿ, capped, ± jitter so devices do not sync up."""
-
-    def delay(attempt: int) -> float:
-        base = min(policy.backoff_max_s, policy.backoff_initial_s * 2 ** min(attempt, 30))
-        return base * (1 + policy.backoff_jitter * (2 * rng.random() - 1))
-
-    return delay
+    return capped_backoff(policy.backoff_initial_s, policy.backoff_max_s, policy.backoff_jitter, rng)
 
 
 @dataclass

@@ -18,10 +18,11 @@ record's hash (the canonical encoding is defined in :mod:`gateway.journal._chain
     export_jsonl(path, sys.stdout.buffer); export_csv(path, open(f, "w", newline=""))
 """
 
+from gateway.journal._audit import AuditEntry
 from gateway.journal._chain import GENESIS_HASH, record_hash
 from gateway.journal._committed import Committed, JournalStats
-from gateway.journal._export import JournalSource, csv_columns, export_csv, export_jsonl
-from gateway.journal._reader import JournalReader
+from gateway.journal._export import JournalSource, csv_columns, csv_row, export_csv, export_jsonl
+from gateway.journal._reader import DeadLetter, JournalReader
 from gateway.journal._schema import JOURNAL_SCHEMA_VERSION, Synchronous
 from gateway.journal._verify import VerifyReport, verify
 from gateway.journal._writer import Journal
@@ -29,7 +30,9 @@ from gateway.journal._writer import Journal
 __all__ = [
     "GENESIS_HASH",
     "JOURNAL_SCHEMA_VERSION",
+    "AuditEntry",
     "Committed",
+    "DeadLetter",
     "Journal",
     "JournalReader",
     "JournalSource",
@@ -37,6 +40,7 @@ __all__ = [
     "Synchronous",
     "VerifyReport",
     "csv_columns",
+    "csv_row",
     "export_csv",
     "export_jsonl",
     "record_hash",

@@ -70,13 +70,19 @@ def export_csv(source: JournalSource, out: TextIO, since_seq: int = 0) -> int:
         for seq, payload, _, hash_ in reader.rows(since_seq, raw=False):
             body = parse_payload(payload, seq=seq)
             body["hash"] = hash_
-            isa95 = body.pop("isa95", None) or {}
-            for key in Isa95Path.model_fields:
-                body[f"isa95_{key}"] = isa95.get(key)
-            body["value_type"] = _VALUE_TYPES.get(type(body.get("value")), "json")
-            writer.writerow([_cell(body.get(column)) for column in columns])
+            writer.writerow(csv_row(body, columns))
             written += 1
     return written
+
+
+def csv_row(record: dict[str, Any], columns: list[str]) -> list[str]:
+    """One record (a parsed payload with its ``hash``) as the CSV cells of ``columns``."""
+    body = dict(record)
+    isa95 = body.pop("isa95", None) or {}
+    for key in Isa95Path.model_fields:
+        body[f"isa95_{key}"] = isa95.get(key)
+    body["value_type"] = _VALUE_TYPES.get(type(body.get("value")), "json")
+    return [_cell(body.get(column)) for column in columns]
 
 
 def csv_columns() -> list[str]:

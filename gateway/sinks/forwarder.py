@@ -1,0 +1,278 @@
+"""Run one sink: read committed records through its durable cursor, deliver them in order, settle.
+
+Store-and-forward in one loop. The device side never waits for a sink: the forwarder reads the
+journal file with its own reader (a thread hop per page) and is woken by commits. Per batch:
+
+1. wait for a record beyond the cursor, then up to ``batch.max_age_s`` for the batch to fill;
+2. read up to ``batch.max_records`` records after the cursor, exactly as committed;
+3. ``sink.write``; per record: accepted → done, rejected → dead letter (kept, with an audit entry),
+   retry → stop there; the cursor moves past the settled prefix, dead letters with it, in one
+   durable transaction; the rest is resent after a backoff, in order;
+4. a :class:`SinkError` (or a sink's bug) closes the sink and reconnects after a capped backoff.
+
+So a record is forwarded at least once and never skipped; the receiver makes it exactly once by
+``(gateway_id, seq)``. A crash between delivery and the cursor move resends that batch, no more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+import structlog
+
+from gateway.backoff import capped_backoff
+from gateway.journal import AuditEntry, Journal, JournalReader
+from gateway.records import utc_now
+from gateway.sinks.base import Outcome, Sink, SinkBatch, SinkConfig, SinkError, Verdict, WireRecord
+
+log = structlog.get_logger(__name__)
+
+#: Cursor names of sinks in the journal's ``cursors`` table: ``sink:<name>``.
+CURSOR_PREFIX = "sink:"
+
+
+def cursor_name(sink_name: str) -> str:
+    return f"{CURSOR_PREFIX}{sink_name}"
+
+
+@dataclass
+class SinkStatus:
+    """What metrics and the operator want to know about one sink, at a glance."""
+
+    name: str
+    type: str
+    state: str = "starting"  # starting | connecting | forwarding | idle | backing_off | stopped
+    cursor: int = 0
+    last_seq: int = 0
+    #: gateway_time of the oldest record not yet settled, when known.
+    oldest_pending: datetime | None = None
+    delivered: int = 0
+    rejected: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    since: datetime = field(default_factory=utc_now)
+
+    @property
+    def backlog(self) -> int:
+        """Committed records this sink has not settled yet."""
+        return max(0, self.last_seq - self.cursor)
+
+    @property
+    def backlog_age_s(self) -> float:
+        """How long the oldest unsettled record has waited (0 when none)."""
+        if not self.backlog or self.oldest_pending is None:
+            return 0.0
+        return max(0.0, (utc_now() - self.oldest_pending).total_seconds())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name, "type": self.type, "state": self.state, "cursor": self.cursor,
+            "last_seq": self.last_seq, "backlog": self.backlog, "backlog_age_s": round(self.backlog_age_s, 3),
+            "delivered": self.delivered, "rejected": self.rejected, "failures": self.failures,
+            "last_error": self.last_error, "since": self.since.isoformat(),
+        }
+
+
+class Forwarder:
+    """Delivers one journal to one sink until cancelled. Never raises for the sink's failures."""
+
+    def __init__(self, sink: Sink, config: SinkConfig, journal: Journal, *, rng: random.Random | None = None) -> None:
+        self.sink = sink
+        self.config = config
+        self.journal = journal
+        self.cursor_name = cursor_name(config.name)
+        self.status = SinkStatus(config.name, config.type)
+        retry = config.retry
+        self._delay = capped_backoff(retry.initial_s, retry.max_s, retry.jitter, rng or random.Random())
+        self._log = log.bind(sink=config.name, sink_type=config.type)
+        self._connected = False
+        self._failing = False
+        self._settled = asyncio.Event()
+
+    async def run(self) -> None:
+        """Forward until cancelled; closes the sink on the way out."""
+        reader = await asyncio.to_thread(JournalReader, self.journal.path)
+        cursor = self.journal.get_cursor(self.cursor_name)
+        self.status.cursor = cursor
+        pending: list[tuple[int, WireRecord]] = []
+        attempt = failures = 0
+        try:
+            while True:
+                self.status.last_seq = self.journal.last_seq
+                if not pending:
+                    self._mark("idle" if self._connected else self.status.state)
+                    await self._gather(cursor)
+                    pending = await asyncio.to_thread(self._read, reader, cursor)
+                    attempt = 0
+                    cursor = await self._check_start(cursor, pending)
+                    continue
+                if not self._connected and not await self._connect():
+                    failures += 1
+                    await self._back_off(failures)
+                    continue
+                attempt += 1
+                outcomes = await self._write(pending, attempt)
+                if outcomes is None:  # the whole batch failed
+                    failures += 1
+                    await self._back_off(failures)
+                    continue
+                cursor, pending = await self._settle(cursor, pending, outcomes)
+                if pending:
+                    failures += 1
+                    await self._back_off(failures)
+                else:
+                    failures = 0
+        finally:
+            self._mark("stopped")
+            await asyncio.shield(self._close())
+            await asyncio.to_thread(reader.close)
+
+    def snapshot(self) -> SinkStatus:
+        """The status with the journal's current head, for metrics and ``sinks status``."""
+        self.status.last_seq = self.journal.last_seq
+        return self.status
+
+    async def drained(self) -> None:
+        """Return once every record committed so far is settled (for a graceful shutdown)."""
+        target = self.journal.last_seq
+        while self.status.cursor < target:
+            self._settled.clear()
+            await self._settled.wait()
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    async def _gather(self, cursor: int) -> None:
+        """Wait for a record beyond ``cursor``, then a little longer for the batch to fill."""
+        await self.journal.wait_for_commit(cursor)
+        max_records, max_age = self.config.batch.max_records, self.config.batch.max_age_s
+        if max_age <= 0 or self.journal.last_seq - cursor >= max_records:
+            return
+        try:
+            async with asyncio.timeout(max_age):
+                while self.journal.last_seq - cursor < max_records:
+                    await self.journal.wait_for_commit(self.journal.last_seq)
+        except TimeoutError:
+            pass
+
+    def _read(self, reader: JournalReader, cursor: int) -> list[tuple[int, WireRecord]]:
+        """Up to ``max_records`` records after the cursor as wire dicts (blocking: runs in a thread)."""
+        out = []
+        for seq, payload, _, hash_ in reader.rows(cursor, self.config.batch.max_records, raw=False):
+            record = orjson.loads(payload)
+            record["hash"] = hash_
+            out.append((seq, record))
+        return out
+
+    async def _check_start(self, cursor: int, pending: list[tuple[int, WireRecord]]) -> int:
+        """A sink added after retention pruned the oldest records starts where the journal starts, and says so."""
+        if not pending or pending[0][0] == cursor + 1:
+            return cursor
+        first = pending[0][0]
+        reason = f"records {cursor + 1}..{first - 1} were pruned before this sink took them"
+        self._log.warning("sink starts after pruned records", first_seq=first, reason=reason)
+        await self.journal.audit(AuditEntry("delivery.skipped_pruned", f"sink:{self.config.name}", reason,
+                                            {"first_missing": cursor + 1, "last_missing": first - 1}))
+        return first - 1
+
+    async def _connect(self) -> bool:
+        self._mark("connecting")
+        try:
+            await self.sink.connect()
+        except SinkError as exc:
+            self._failed(f"cannot connect: {exc}")
+            await self._close()
+            return False
+        except Exception as exc:  # a sink's bug must not stop the others, nor the devices
+            self._log.exception("sink connect crashed")
+            self._failed(f"connect crashed: {exc!r}")
+            await self._close()
+            return False
+        self._connected = True
+        return True
+
+    async def _write(self, pending: list[tuple[int, WireRecord]], attempt: int) -> Sequence[Outcome] | None:
+        """One send of the pending records: one outcome each, or None when nothing of it was delivered."""
+        self._mark("forwarding")
+        now = utc_now()
+        late_after = self.config.late_after_s
+        for _, record in pending:
+            age = (now - datetime.fromisoformat(record["gateway_time"])).total_seconds()
+            record["delivery"] = {"late": age > late_after}
+        self.status.oldest_pending = datetime.fromisoformat(pending[0][1]["gateway_time"])
+        batch = SinkBatch(self.journal.gateway_id, [r for _, r in pending], attempt, tuple(s for s, _ in pending))
+        try:
+            outcomes = await self.sink.write(batch)
+            if outcomes is not None and len(outcomes) != len(pending):
+                raise SinkError(f"the sink answered {len(outcomes)} outcomes for {len(pending)} records (a sink bug)")
+        except SinkError as exc:
+            self._failed(str(exc))
+        except Exception as exc:  # a sink's bug must not stop the others, nor the devices
+            self._log.exception("sink write crashed")
+            self._failed(f"write crashed: {exc!r}")
+        else:
+            return [Outcome.accepted()] * len(pending) if outcomes is None else outcomes
+        await self._close()
+        return None
+
+    async def _settle(
+        self, cursor: int, pending: list[tuple[int, WireRecord]], outcomes: Sequence[Outcome]
+    ) -> tuple[int, list[tuple[int, WireRecord]]]:
+        """Move the cursor past the settled prefix (dead-lettering rejects); return what is left to resend."""
+        done = len(pending)
+        rejected: list[tuple[int, str]] = []
+        retry_reason = None
+        for i, outcome in enumerate(outcomes):
+            if outcome.verdict is Verdict.RETRY:
+                done, retry_reason = i, outcome.reason or "the receiver asked for a resend"
+                break
+            if outcome.verdict is Verdict.REJECTED:
+                rejected.append((pending[i][0], outcome.reason or "rejected by the receiver"))
+        if done:
+            cursor = pending[done - 1][0]
+            await self.journal.settle(self.cursor_name, cursor, rejected)
+            self.status.cursor = cursor
+            self.status.delivered += done - len(rejected)
+            self.status.rejected += len(rejected)
+            for seq, reason in rejected:
+                self._log.error("record rejected by the receiver: kept in the dead-letter list", seq=seq, reason=reason)
+            self._settled.set()
+        if retry_reason is not None:
+            self._failed(f"seq {pending[done][0]}: {retry_reason}")
+        elif self._failing:
+            self._log.info("sink delivering again", cursor=cursor)
+            self._failing = False
+            self.status.last_error = None
+        left = pending[done:]
+        self.status.oldest_pending = datetime.fromisoformat(left[0][1]["gateway_time"]) if left else None
+        return cursor, left
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _failed(self, error: str) -> None:
+        """Log a failure once per outage (not once per retry), keep the latest for the status."""
+        self.status.failures += 1
+        self.status.last_error = error
+        if not self._failing:
+            self._log.error("sink delivery failing; records stay in the journal and will be resent", error=error)
+            self._failing = True
+
+    async def _back_off(self, failures: int) -> None:
+        self._mark("backing_off")
+        await asyncio.sleep(self._delay(failures - 1))
+
+    async def _close(self) -> None:
+        self._connected = False
+        try:
+            await self.sink.close()
+        except Exception:
+            self._log.exception("sink close failed")
+
+    def _mark(self, state: str) -> None:
+        if state != self.status.state:
+            self.status.state = state
+            self.status.since = utc_now()
