@@ -16,11 +16,13 @@ from gateway.config._models import (
     data_file_path,
     resolve_path,
 )
+from gateway.config._sinks import BatchingConfig, RetryConfig, SinkConfig
 from gateway.config._yaml import YamlDocument, load_yaml_model
 
 __all__ = [
     "PROJECT_CONFIG_DIR",
     "STRICT",
+    "BatchingConfig",
     "EquipmentConfig",
     "GatewaySection",
     "Identifier",
@@ -28,7 +30,9 @@ __all__ = [
     "LimitTable",
     "LoadedSite",
     "ParticleLimitsConfig",
+    "RetryConfig",
     "SimulatorEntry",
+    "SinkConfig",
     "SiteBase",
     "SupervisorConfig",
     "YamlDocument",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import orjson
 from pydantic import BaseModel, Field, ValidationError, create_model
@@ -14,9 +15,13 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from gateway.adapter import AdapterPlugin
 from gateway.config._limits import LimitTable, load_limit_table
 from gateway.config._models import PROJECT_CONFIG_DIR, EquipmentConfig, SiteBase
+from gateway.config._sinks import SinkConfig
 from gateway.config._yaml import YamlDocument
 from gateway.errors import ConfigError
 from gateway.points import DeviceMap
+
+if TYPE_CHECKING:
+    from gateway.sinks.base import SinkPlugin
 
 #: ``${sim.NAME.ATTR}`` stands for an endpoint of a simulator the config starts itself (demo, OQ).
 PLACEHOLDER = re.compile(r"\$\{sim\.([A-Za-z0-9._-]+?)\.(host|port|serial_path|endpoint)\}")
@@ -27,6 +32,8 @@ STAND_INS: dict[str, Any] = {
     "serial_path": "/dev/null",
     "endpoint": "opc.tcp://127.0.0.1:4840/stand-in/",
 }
+#: Stand-ins that differ by simulator kind (an MES stand-in's endpoint is an HTTP URL).
+KIND_STAND_INS: dict[str, dict[str, Any]] = {"mes": {"endpoint": "http://127.0.0.1:8080/records", "port": 8080}}
 
 
 
@@ -54,20 +61,30 @@ class LoadedSite:
         raise ConfigError(f"{self.path}: no equipment {equipment_id!r} (configured: {known})")
 
 
-def site_model(plugins: dict[str, AdapterPlugin]) -> type[BaseModel]:
-    """The site file's model with a discriminated union over the installed adapters' configs."""
-    models = tuple(p.config_model for p in plugins.values())
-    if not models:
-        item: Any = EquipmentConfig
-    elif len(models) == 1:
-        item = models[0]
-    else:
-        item = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 - runtime tuple
+def site_model(
+    plugins: dict[str, AdapterPlugin], sink_types: Mapping[str, SinkPlugin] | None = None
+) -> type[BaseModel]:
+    """The site file's model with discriminated unions over the installed adapters' and sinks' configs."""
     return create_model(
         "SiteConfig",
         __base__=SiteBase,
-        equipment=(list[item], Field(default_factory=list, description="the equipment this gateway reads")),
+        equipment=(
+            list[_union([p.config_model for p in plugins.values()], "kind", EquipmentConfig)],  # type: ignore[misc]
+            Field(default_factory=list, description="the equipment this gateway reads"),
+        ),
+        sinks=(
+            list[_union([p.config_model for p in (sink_types or {}).values()], "type", SinkConfig)],  # type: ignore[misc]
+            Field(default_factory=list, description="where committed records go: MES, broker, OPC UA server, files"),
+        ),
     )
+
+
+def _union(models: list[type[BaseModel]], discriminator: str, fallback: type[BaseModel]) -> Any:
+    if not models:
+        return fallback
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator=discriminator)]  # noqa: UP007 - runtime tuple
 
 
 def substitute(data: Any, endpoints: dict[str, dict[str, Any]] | None) -> Any:
@@ -98,17 +115,26 @@ def load_site(
     plugins: dict[str, AdapterPlugin],
     *,
     sim_endpoints: dict[str, dict[str, Any]] | None = None,
+    sink_types: dict[str, SinkPlugin] | None = None,
 ) -> LoadedSite:
-    """Load and check a site file. Raises ConfigError listing every problem, one line each."""
+    """Load and check a site file. Raises ConfigError listing every problem, one line each.
+
+    ``sink_types`` defaults to the installed sink plugins.
+    """
     path = Path(path)
     doc = YamlDocument(path)
     if not isinstance(doc.data, dict):
         raise ConfigError(f"{path}:1: (top level): expected a mapping with gateway: and equipment:")
+    if sink_types is None:
+        from gateway.plugins import sink_plugins  # late: the plugins module imports the sink base, which imports config
+
+        sink_types = sink_plugins()
     _check_kinds(doc, plugins)
-    data = substitute(doc.data, sim_endpoints)
+    _check_kinds(doc, sink_types, section="sinks", key="type", what="sink types")
+    data = substitute(doc.data, sim_endpoints if sim_endpoints is not None else _stand_ins(doc.data))
     context = {"config_dir": path.parent.resolve(), "project_config_dir": PROJECT_CONFIG_DIR}
     try:
-        site = site_model(plugins).model_validate(data, context=context)
+        site = site_model(plugins, sink_types).model_validate(data, context=context)
     except ValidationError as exc:
         raise doc.errors(exc) from None
     problems = _check_unique(doc, site)
@@ -136,18 +162,36 @@ def _located(problem: str) -> bool:
     return bool(re.match(r"^[^:\s]+:\d+: ", problem))
 
 
-def _check_kinds(doc: YamlDocument, plugins: dict[str, AdapterPlugin]) -> None:
-    equipment = doc.data.get("equipment") or []
-    if not isinstance(equipment, list):
+def _stand_ins(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Endpoints for placeholders when no simulator runs (check-config): plausible per simulator kind."""
+    entries = data.get("simulators") or []
+    out: dict[str, dict[str, Any]] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            out[entry["name"]] = STAND_INS | KIND_STAND_INS.get(str(entry.get("kind")), {})
+    return out
+
+
+def _check_kinds(
+    doc: YamlDocument,
+    plugins: Mapping[str, object],
+    *,
+    section: str = "equipment",
+    key: str = "kind",
+    what: str = "adapters",
+) -> None:
+    """An unknown adapter kind or sink type, named with its line and what is installed."""
+    entries = doc.data.get(section) or []
+    if not isinstance(entries, list):
         return  # the model reports the type error with its line
     installed = ", ".join(sorted(plugins)) or "none"
     problems = []
-    for i, entry in enumerate(equipment):
-        kind = entry.get("kind") if isinstance(entry, dict) else None
+    for i, entry in enumerate(entries):
+        kind = entry.get(key) if isinstance(entry, dict) else None
         if isinstance(entry, dict) and kind not in plugins:
-            line, where = doc.locate(("equipment", i, "kind"))
-            said = "no kind given" if kind is None else f"unknown kind {kind!r}"
-            problems.append(f"{doc.path}:{line}: {where}: {said} (installed adapters: {installed})")
+            line, where = doc.locate((section, i, key))
+            said = f"no {key} given" if kind is None else f"unknown {key} {kind!r}"
+            problems.append(f"{doc.path}:{line}: {where}: {said} (installed {what}: {installed})")
     if problems:
         raise ConfigError(problems)
 
@@ -159,11 +203,12 @@ def _check_unique(doc: YamlDocument, site: Any) -> list[str]:
             line, where = doc.locate(("equipment", i, "id"))
             problems.append(f"{doc.path}:{line}: {where}: equipment id {eq.id!r} is used twice")
         seen.add(eq.id)
-    names = [s.name for s in site.simulators]
-    for i, name in enumerate(names):
-        if names.index(name) != i:
-            line, where = doc.locate(("simulators", i, "name"))
-            problems.append(f"{doc.path}:{line}: {where}: simulator name {name!r} is used twice")
+    for section, what in (("simulators", "simulator"), ("sinks", "sink")):
+        names = [s.name for s in getattr(site, section)]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                line, where = doc.locate((section, i, "name"))
+                problems.append(f"{doc.path}:{line}: {where}: {what} name {name!r} is used twice")
     return problems
 
 

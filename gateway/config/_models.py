@@ -102,6 +102,17 @@ class JournalConfig(BaseModel):
         default="full",
         description="full: a record is committed only when it is on disk; normal survives a crash, not a power loss",
     )
+    retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="prune records older than this once every sink has taken them; unset keeps everything",
+    )
+    quota_mb: float | None = Field(
+        default=None, gt=0, description="journal size that raises an alarm (the gateway keeps writing)"
+    )
+    min_free_mb: float = Field(
+        default=256, ge=0, description="free disk below which new records are refused, loudly; 0 disables"
+    )
 
     _resolve = field_validator("path")(resolve_path)
 

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
-
-from gateway.config import STRICT, Identifier
+from gateway.config import BatchingConfig, RetryConfig, SinkConfig
 from gateway.errors import GatewayError
+
+__all__ = [
+    "BatchingConfig", "Outcome", "RetryConfig", "Sink", "SinkBatch", "SinkConfig", "SinkContext", "SinkError",
+    "SinkPlugin", "Verdict", "WireRecord",
+]
 
 #: One record as it goes on the wire: the journal's hashed payload members (every ProcessRecord field
 #: and ``raw_sha256``) plus ``hash`` and ``delivery`` (``{"late": bool}``; not covered by the hash).
@@ -98,38 +101,6 @@ class SinkBatch:
 
     def __len__(self) -> int:
         return len(self.records)
-
-
-class BatchingConfig(BaseModel):
-    model_config = STRICT
-
-    max_records: int = Field(default=500, ge=1, le=50_000, description="most records in one write")
-    max_age_s: float = Field(
-        default=0.5, ge=0, le=3600, description="longest a committed record waits for a batch to fill"
-    )
-
-
-class RetryConfig(BaseModel):
-    model_config = STRICT
-
-    initial_s: float = Field(default=0.5, gt=0, description="first wait after a failed write")
-    max_s: float = Field(default=30.0, gt=0, description="cap of the exponential backoff")
-    jitter: float = Field(default=0.2, ge=0, le=1, description="± fraction of random jitter per wait")
-
-
-class SinkConfig(BaseModel):
-    """What every entry under ``sinks:`` has; each sink type adds its own fields."""
-
-    model_config = STRICT
-
-    name: Identifier = Field(description="sink name, unique in the site file; names its cursor in the journal")
-    type: str = Field(description="the sink type: http, mqtt, file, opcua-server")
-    enabled: bool = True
-    batch: BatchingConfig = BatchingConfig()
-    retry: RetryConfig = RetryConfig()
-    late_after_s: float = Field(
-        default=60.0, ge=0, description="a record sent this long after it was committed is marked delivery.late"
-    )
 
 
 @runtime_checkable
