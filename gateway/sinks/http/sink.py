@@ -126,11 +126,20 @@ class HttpSink:
                 "give the CA that signed it as ca_file"
             ) from exc
         except aiohttp.ClientSSLError as exc:
-            raise SinkError(f"{self.name}: TLS with the MES at {url} failed: {_reason(exc)}") from exc
+            raise SinkError(f"{self.name}: TLS with the MES at {url} failed: {_reason(exc)}{self._mtls_hint}") from exc
         except aiohttp.ClientConnectorError as exc:
             raise SinkError(f"{self.name}: cannot connect to the MES at {url}: {_reason(exc.os_error)}") from exc
         except aiohttp.ClientError as exc:
-            raise SinkError(f"{self.name}: request to the MES at {url} failed: {_reason(exc)}") from exc
+            # With TLS 1.3 a server that wants a client certificate resets the connection after the handshake.
+            raise SinkError(
+                f"{self.name}: request to the MES at {url} failed: {_reason(exc)}{self._mtls_hint}"
+            ) from exc
+
+    @property
+    def _mtls_hint(self) -> str:
+        if self.config.is_https and self.config.client_cert is None:
+            return " (if the MES requires mutual TLS, give client_cert and client_key)"
+        return ""
 
     # -- reading the answer --------------------------------------------------------------------
     def _results(self, status: int, body: bytes) -> list[Any] | None:
