@@ -12,17 +12,23 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.adapter import Adapter, PollingAdapter, SharedResources
 from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
 from gateway.errors import CommunicationError, ConfigError, JournalError
+from gateway.housekeeping import Housekeeper
 from gateway.journal import Journal
 from gateway.limits import resolve_limits
 from gateway.pipeline import Entry, EquipmentPipeline
-from gateway.plugins import adapter_plugins
+from gateway.plugins import adapter_plugins, sink_plugins
 from gateway.simulators import running_simulators
+from gateway.sinks import SinkContext
+from gateway.sinks.forwarder import Forwarder
 from gateway.supervisor import DeviceSupervisor, OnRecords
+
+log = structlog.get_logger(__name__)
 
 _SIM_ENTRIES = TypeAdapter(list[SimulatorEntry])
 
@@ -81,15 +87,30 @@ class RunSummary:
     journal_path: Path
 
 
+@dataclass
+class RunningGateway:
+    """The parts of a running gateway, for status displays, metrics and the tests."""
+
+    journal: Journal
+    supervisors: list[DeviceSupervisor]
+    forwarders: list[Forwarder]
+    housekeeper: Housekeeper
+
+
 async def run_gateway(
     loaded: LoadedSite,
     *,
     duration_s: float | None = None,
     stop: asyncio.Event | None = None,
     on_records: OnRecords | None = None,
-    on_started: Callable[[Journal], None] | None = None,
+    on_started: Callable[[RunningGateway], None] | None = None,
+    drain_grace_s: float = 5.0,
 ) -> RunSummary:
-    """Run until ``duration_s`` passes or ``stop`` is set; return what was committed."""
+    """Run until ``duration_s`` passes or ``stop`` is set; return what was committed.
+
+    On the way out the devices stop first, then the sinks get ``drain_grace_s`` to forward what is
+    committed (what they do not reach stays in the journal for the next start), then the journal closes.
+    """
     site = loaded.site
     pipelines = {p.equipment.id: p for p in check_site(loaded)}
     stop = stop or asyncio.Event()
@@ -98,32 +119,70 @@ async def run_gateway(
     except OSError as exc:
         raise JournalError(f"cannot create the journal's folder {site.journal.path.parent}: {exc.strerror}") from exc
     async with Journal.open(
-        site.journal.path, gateway_id=site.gateway.id, synchronous=site.journal.synchronous
+        site.journal.path,
+        gateway_id=site.gateway.id,
+        synchronous=site.journal.synchronous,
+        min_free_bytes=int(site.journal.min_free_mb * 1e6),
     ) as journal:
         first_seq = journal.last_seq
         async with SharedResources() as resources:
-            supervisors = [
-                DeviceSupervisor(
-                    eq,
-                    _factory(loaded, eq.id, resources),
-                    pipelines[eq.id],
-                    journal.append,
-                    site.supervisor,
-                    on_records=on_records,
-                )
-                for eq in loaded.equipment
-                if eq.enabled
-            ]
+            running = RunningGateway(
+                journal,
+                supervisors=[
+                    DeviceSupervisor(
+                        eq,
+                        _factory(loaded, eq.id, resources),
+                        pipelines[eq.id],
+                        journal.append,
+                        site.supervisor,
+                        on_records=on_records,
+                    )
+                    for eq in loaded.equipment
+                    if eq.enabled
+                ],
+                forwarders=_forwarders(loaded, journal),
+                housekeeper=Housekeeper(journal, site.journal, [s.name for s in site.sinks], loaded.config_hash),
+            )
             if on_started is not None:
-                on_started(journal)
+                on_started(running)
             async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(s.run(), name=f"device:{s.equipment.id}") for s in supervisors]
-                waiter = tg.create_task(_wait(stop, duration_s), name="stop")
-                await waiter
-                for task in tasks:
+                upkeep = [tg.create_task(f.run(), name=f"sink:{f.config.name}") for f in running.forwarders]
+                upkeep.append(tg.create_task(running.housekeeper.run(), name="housekeeping"))
+                devices = [tg.create_task(s.run(), name=f"device:{s.equipment.id}") for s in running.supervisors]
+                await tg.create_task(_wait(stop, duration_s), name="stop")
+                for task in devices:
+                    task.cancel()
+                if devices:
+                    await asyncio.wait(devices)
+                await _drain(running.forwarders, drain_grace_s)
+                for task in upkeep:
                     task.cancel()
         last = journal.last_seq
     return RunSummary(records=last - first_seq, last_seq=last, journal_path=site.journal.path)
+
+
+def _forwarders(loaded: LoadedSite, journal: Journal) -> list[Forwarder]:
+    types = sink_plugins()
+    context = SinkContext(gateway_id=loaded.site.gateway.id)
+    return [
+        Forwarder(types[config.type].create(config, context), config, journal)
+        for config in loaded.site.sinks
+        if config.enabled
+    ]
+
+
+async def _drain(forwarders: list[Forwarder], grace_s: float) -> None:
+    """Give the sinks a bounded moment to forward the last committed records."""
+    if not forwarders or grace_s <= 0:
+        return
+    waiting = [asyncio.ensure_future(f.drained()) for f in forwarders]
+    _, left = await asyncio.wait(waiting, timeout=grace_s)
+    for task in left:
+        task.cancel()
+    if left:
+        await asyncio.wait(left)
+        behind = {f.config.name: f.snapshot().backlog for f in forwarders if f.snapshot().backlog}
+        log.warning("sinks still behind at shutdown; the journal keeps the records for the next start", backlog=behind)
 
 
 async def read_once(loaded: LoadedSite, equipment_id: str, *, timeout_s: float = 10.0) -> list[Entry]:
