@@ -26,6 +26,8 @@ from gateway.display import RecordPrinter
 from gateway.errors import ConfigError, GatewayError
 from gateway.plugins import adapter_plugins, sim_mains
 from gateway.runtime import check_site, loaded_site, read_once, run_gateway
+from gateway.sinks.forwarder import CURSOR_PREFIX, cursor_name
+from gateway.sinks.status import sink_backlogs
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
@@ -89,6 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     sp.add_argument("--raw", action="store_true", help="jsonl only: add the raw wire bytes as base64")
 
+    sp = command("sinks", _sinks, "show how far each sink has got: cursor, backlog, its age, dead letters")
+    _config_arg(sp)
+    sp.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    sp = command("dead-letters", _dead_letters, "list the records a sink's receiver refused for good")
+    _config_arg(sp)
+    sp.add_argument("--sink", metavar="NAME", help="only this sink")
+    sp.add_argument("--json", action="store_true", help="one JSON object per line")
+
     sp = command("sim", _sim, "run a device simulator by hand and print its endpoint")
     sp.add_argument("kind", help="simulator kind, e.g. particle-counter (`cgt-gateway sim --list`)", nargs="?")
     sp.add_argument("--list", action="store_true", help="list the installed simulators")
@@ -111,9 +122,11 @@ def _journal_args(sp: argparse.ArgumentParser) -> None:
 
 def _journal_path(args: argparse.Namespace) -> Path:
     if args.journal is not None:
-        path = Path(args.journal)
-    else:
-        path = _load_without_sims(args.config).site.journal.path
+        return _existing_journal(Path(args.journal))
+    return _existing_journal(_load_without_sims(args.config).site.journal.path)
+
+
+def _existing_journal(path: Path) -> Path:
     if not path.exists():
         raise GatewayError(f"no journal at {path} (run the gateway first, or check the path)")
     return path
@@ -122,6 +135,38 @@ def _journal_path(args: argparse.Namespace) -> Path:
 def _load_without_sims(path: Path) -> LoadedSite:
     """The site as check-config sees it: simulator placeholders get stand-ins, nothing is started."""
     return load_site(path, adapter_plugins())
+
+
+def _sinks(args: argparse.Namespace) -> int:
+    site = _load_without_sims(args.config).site
+    path = _existing_journal(site.journal.path)
+    rows = sink_backlogs(path, [s.name for s in site.sinks])
+    if args.json:
+        print(json.dumps({"journal": str(path), "sinks": [r.as_dict() for r in rows]}, indent=2))
+        return EXIT_OK
+    if not rows:
+        print(f"{args.config}: no sinks configured")
+        return EXIT_OK
+    print(f"{'sink':<20} {'cursor':>10} {'backlog':>10} {'oldest (s)':>11} {'dead letters':>13}")
+    for r in rows:
+        print(f"{r.name:<20} {r.cursor:>10} {r.backlog:>10} {r.backlog_age_s:>11.1f} {r.dead_letters:>13}")
+    return EXIT_OK
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    site = _load_without_sims(args.config).site
+    path = _existing_journal(site.journal.path)
+    with journal.JournalReader(path) as reader:
+        letters = reader.dead_letters(None if args.sink is None else cursor_name(args.sink))
+    for d in letters:
+        sink = d.sink.removeprefix(CURSOR_PREFIX)
+        if args.json:
+            print(json.dumps({"sink": sink, "seq": d.seq, "reason": d.reason, "time": d.time}))
+        else:
+            print(f"{sink}  seq {d.seq}  {d.time}  {d.reason}")
+    if not letters and not args.json:
+        print("no dead letters")
+    return EXIT_OK
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -133,14 +178,18 @@ def _check_config(args: argparse.Namespace) -> int:
         "gateway_id": loaded.site.gateway.id,
         "equipment": [{"id": e.id, "kind": e.kind, "class": e.equipment_class} for e in loaded.equipment],
         "simulators": [s.name for s in loaded.site.simulators],
+        "sinks": [{"name": s.name, "type": s.type, "enabled": s.enabled} for s in loaded.site.sinks],
         "journal": str(loaded.site.journal.path),
         "config_hash": loaded.config_hash,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        n = len(summary["equipment"])
-        print(f"ok: {args.file}: gateway {summary['gateway_id']}, {n} equipment, config hash {loaded.config_hash[:16]}")
+        n, sinks = len(summary["equipment"]), len(summary["sinks"])
+        print(
+            f"ok: {args.file}: gateway {summary['gateway_id']}, {n} equipment, {sinks} sinks, "
+            f"config hash {loaded.config_hash[:16]}"
+        )
     return EXIT_OK
 
 
