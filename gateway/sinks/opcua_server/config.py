@@ -40,10 +40,12 @@ class OpcUaServerSinkConfig(SinkConfig):
     )
     certificate: Path = Field(
         default=Path("pki/opcua-server-cert.der"),
+        validate_default=True,
         description="server certificate (DER or PEM), relative to this file; generated self-signed if missing",
     )
     private_key: Path = Field(
         default=Path("pki/opcua-server-key.pem"),
+        validate_default=True,
         description="server private key (PEM), relative to this file; generated with the certificate",
     )
     trusted_clients_dir: Path | None = Field(

@@ -196,13 +196,18 @@ class OpcUaServerSink:
                 await asyncio.sleep(0)
 
     async def _retype(self, param: _Parameter, dv: ua.DataValue) -> None:
-        """A parameter whose value changed type (a number, then a text): the variable takes the new type."""
+        """A parameter whose value changed type (a number, then a text): the variable takes the new type.
+
+        The server checks a write against the current value's type, or the DataType when the value is
+        null; so the DataType changes first, a Bad write clears the value, then the value goes in.
+        """
         assert self._server is not None and dv.Value is not None and dv.Value.VariantType != ua.VariantType.Null
         aspace = self._server.iserver.aspace
         param.variant_type = dv.Value.VariantType
         new_type = ua.Variant(ua.NodeId(param.variant_type.value), ua.VariantType.NodeId)
         await aspace.write_attribute_value(param.value, _DATA_TYPE, ua.DataValue(new_type))
-        await aspace.write_attribute_value(param.value, _VALUE, ua.DataValue(StatusCode=dv.StatusCode))
+        clear = ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.Bad), SourceTimestamp=dv.SourceTimestamp)
+        await aspace.write_attribute_value(param.value, _VALUE, clear)
         status = await aspace.write_attribute_value(param.value, _VALUE, dv)
         if not status.is_good():
             log.error("opcua server: value not written", node=param.value.to_string(), status=status.name)

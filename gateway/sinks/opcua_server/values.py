@@ -21,6 +21,7 @@ _INT64 = range(-(2**63), 2**63)
 _UINT64 = range(2**64)
 _SEVERITY = (("Good", ua.StatusCodes.Good), ("Uncertain", ua.StatusCodes.Uncertain), ("Bad", ua.StatusCodes.Bad))
 _SEVERITY_MASK = 0xC0000000
+_BAD = ua.StatusCode(ua.StatusCodes.Bad)
 
 
 @cache
@@ -78,13 +79,16 @@ def data_value(record: dict[str, Any], now: datetime) -> ua.DataValue:
     """The DataValue a client reads for a record: value, status, the device's time, the server's time.
 
     SourceTimestamp is the record's ``source_time``, or ``gateway_time`` when the device sends none.
-    A Bad status carries no value (OPC UA Part 4 7.7.1), whatever the record held; a null value has
-    no Variant at all (so it never clashes with the variable's type).
+    A Bad status carries no value (OPC UA Part 4 7.7.1), whatever the record held. A null value under
+    a Good or Uncertain quality (the gateway journals a missing value as Bad, so this is rare) is shown
+    as plain ``Bad``: the server refuses a null in a variable that has held a typed value otherwise.
     """
     status = status_code(record["quality"])
     source = record.get("source_time") or record["gateway_time"]
     raw = record["value"]
-    value = None if status.is_bad() or raw is None else variant(raw)
+    if raw is None and not status.is_bad():
+        status = _BAD
+    value = None if status.is_bad() else variant(raw)
     return ua.DataValue(Value=value, StatusCode=status, SourceTimestamp=parse_time(source), ServerTimestamp=now)
 
 
