@@ -41,7 +41,6 @@ class HttpSink:
     def __init__(self, config: HttpSinkConfig, context: SinkContext) -> None:
         self.name = config.name
         self.config = config
-        self._gateway_id = context.gateway_id
         self._session: aiohttp.ClientSession | None = None
         self._log = log.bind(sink=config.name, url=config.url)
 
