@@ -165,7 +165,7 @@ class WriterStore:
                     [(name, s, reason, now) for s, reason in rejected],
                 )
                 append_entries(conn, [
-                    AuditEntry("delivery.rejected", f"sink:{name} seq {s}", reason, {"sink": name, "seq": s})
+                    AuditEntry("delivery.rejected", f"{name} seq {s}", reason, {"cursor": name, "seq": s})
                     for s, reason in rejected
                 ])
             conn.execute(_schema.UPSERT_CURSOR, (name, seq, utc_now().isoformat()))

@@ -17,6 +17,7 @@ So a record is forwarded at least once and never skipped; the receiver makes it 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,8 @@ class Forwarder:
                     await self._gather(cursor)
                     pending = await asyncio.to_thread(self._read, reader, cursor)
                     attempt = 0
+                    if pending:
+                        self.status.oldest_pending = datetime.fromisoformat(pending[0][1]["gateway_time"])
                     cursor = await self._check_start(cursor, pending)
                     continue
                 if not self._connected and not await self._connect():
@@ -133,9 +136,9 @@ class Forwarder:
             await asyncio.to_thread(reader.close)
 
     def snapshot(self) -> SinkStatus:
-        """The status with the journal's current head, for metrics and ``sinks status``."""
+        """A copy of the status with the journal's current head, for metrics and the operator."""
         self.status.last_seq = self.journal.last_seq
-        return self.status
+        return dataclasses.replace(self.status)
 
     async def drained(self) -> None:
         """Return once every record committed so far is settled (for a graceful shutdown)."""
@@ -203,7 +206,6 @@ class Forwarder:
         for _, record in pending:
             age = (now - datetime.fromisoformat(record["gateway_time"])).total_seconds()
             record["delivery"] = {"late": age > late_after}
-        self.status.oldest_pending = datetime.fromisoformat(pending[0][1]["gateway_time"])
         batch = SinkBatch(self.journal.gateway_id, [r for _, r in pending], attempt, tuple(s for s, _ in pending))
         try:
             outcomes = await self.sink.write(batch)

@@ -6,29 +6,12 @@ mistake in one is not mirrored by the other.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import struct
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from tests.waiting import eventually
 
-
-async def eventually(check: Callable[[], T | Awaitable[T]], *, timeout_s: float = 5.0, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy, failing after `timeout_s` (never a guessed sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result  # type: ignore[return-value]
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.01)
+__all__ = ["eventually"]
 
 
 def u32_hi_first(regs: list[int], offset: int) -> int:
