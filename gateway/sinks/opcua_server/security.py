@@ -143,6 +143,7 @@ class ClientTrust:
             CertificateValidatorOptions.BASIC_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
         )
         self._refused: set[str] = set()
+        self._unreadable: set[Path] = set()
 
     async def prepare(self) -> None:
         """Create the trusted folder if it is configured but missing, so the site knows where to put certs."""
@@ -178,5 +179,7 @@ class ClientTrust:
             try:
                 trusted.add(certificate_der(path))
             except ValueError:
-                log.warning("opcua server: not a certificate, ignored", file=str(path))
+                if path not in self._unreadable:
+                    self._unreadable.add(path)
+                    log.warning("opcua server: not a certificate, ignored", file=str(path))
         return trusted
