@@ -97,7 +97,9 @@ class GatewaySection(BaseModel):
 class JournalConfig(BaseModel):
     model_config = STRICT
 
-    path: Path = Field(default=Path("data/journal.sqlite"), description="SQLite file, relative to this file")
+    path: Path = Field(
+        default=Path("data/journal.sqlite"), validate_default=True, description="SQLite file, relative to this file"
+    )
     synchronous: Literal["full", "normal", "extra"] = Field(
         default="full",
         description="full: a record is committed only when it is on disk; normal survives a crash, not a power loss",
@@ -141,6 +143,6 @@ class SiteBase(BaseModel):
     model_config = STRICT
 
     gateway: GatewaySection
-    journal: JournalConfig = JournalConfig()
+    journal: JournalConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
     supervisor: SupervisorConfig = SupervisorConfig()
     simulators: list[SimulatorEntry] = Field(default_factory=list)
