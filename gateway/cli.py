@@ -25,7 +25,7 @@ from gateway.config import LoadedSite, load_site, site_model
 from gateway.display import RecordPrinter
 from gateway.errors import ConfigError, GatewayError
 from gateway.plugins import adapter_plugins, sim_mains
-from gateway.runtime import check_site, loaded_site, read_once, run_gateway
+from gateway.runtime import RunningGateway, check_site, loaded_site, read_once, run_gateway
 from gateway.sinks.forwarder import CURSOR_PREFIX, cursor_name
 from gateway.sinks.status import sink_backlogs
 
@@ -210,12 +210,31 @@ def _run(args: argparse.Namespace) -> int:
                 journal=str(loaded.site.journal.path),
                 config_hash=loaded.config_hash[:16],
             )
-            summary = await run_gateway(loaded, duration_s=args.duration_s, stop=stop, on_records=printer)
+            reporters: list[asyncio.Task[None]] = []
+            try:
+                summary = await run_gateway(
+                    loaded, duration_s=args.duration_s, stop=stop, on_records=printer,
+                    on_started=lambda running: reporters.append(asyncio.create_task(_report_sinks(running))),
+                )
+            finally:
+                for task in reporters:
+                    task.cancel()
         log.info("gateway stopped", records=summary.records, last_seq=summary.last_seq,
                  journal=str(summary.journal_path))
         return EXIT_OK
 
     return asyncio.run(go())
+
+
+async def _report_sinks(running: RunningGateway, every_s: float = 30.0) -> None:
+    """One log line per sink now and then: how far it has got, so an outage's backlog is visible."""
+    log = structlog.get_logger("gateway.sinks")
+    while running.forwarders:
+        await asyncio.sleep(every_s)
+        for forwarder in running.forwarders:
+            s = forwarder.snapshot()
+            log.info("sink status", sink=s.name, state=s.state, delivered=s.delivered, backlog=s.backlog,
+                     backlog_age_s=round(s.backlog_age_s, 1), rejected=s.rejected, last_error=s.last_error)
 
 
 def _read_once(args: argparse.Namespace) -> int:

@@ -94,6 +94,7 @@ class Forwarder:
         self._connected = False
         self._failing = False
         self._settled = asyncio.Event()
+        self._flush = asyncio.Event()
 
     async def run(self) -> None:
         """Forward until cancelled; closes the sink on the way out."""
@@ -106,7 +107,7 @@ class Forwarder:
             while True:
                 self.status.last_seq = self.journal.last_seq
                 if not pending:
-                    self._mark("idle" if self._connected else self.status.state)
+                    self._mark("idle")
                     await self._gather(cursor)
                     pending = await asyncio.to_thread(self._read, reader, cursor)
                     attempt = 0
@@ -141,7 +142,8 @@ class Forwarder:
         return dataclasses.replace(self.status)
 
     async def drained(self) -> None:
-        """Return once every record committed so far is settled (for a graceful shutdown)."""
+        """Send what is committed without waiting for batches to fill; return once it is all settled."""
+        self._flush.set()
         target = self.journal.last_seq
         while self.status.cursor < target:
             self._settled.clear()
@@ -157,10 +159,25 @@ class Forwarder:
             return
         try:
             async with asyncio.timeout(max_age):
-                while self.journal.last_seq - cursor < max_records:
-                    await self.journal.wait_for_commit(self.journal.last_seq)
+                while self.journal.last_seq - cursor < max_records and not self._flush.is_set():
+                    await self._more_or_flush()
         except TimeoutError:
             pass
+
+    async def _more_or_flush(self) -> None:
+        """Wait for the next commit, or for a shutdown asking to send what there is now."""
+        waits = {
+            asyncio.ensure_future(self.journal.wait_for_commit(self.journal.last_seq)),
+            asyncio.ensure_future(self._flush.wait()),
+        }
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a closed journal raises here
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.wait(waits)
 
     def _read(self, reader: JournalReader, cursor: int) -> list[tuple[int, WireRecord]]:
         """Up to ``max_records`` records after the cursor as wire dicts (blocking: runs in a thread)."""

@@ -245,3 +245,14 @@ async def test_a_closed_journal_ends_a_waiting_forwarder_with_a_journal_error(tm
     await journal.close()
     with pytest.raises(JournalError, match="not open"):
         await waiter
+
+
+async def test_a_shutdown_drain_sends_a_partial_batch_without_waiting_for_max_age(journal: Journal) -> None:
+    sink = ScriptedSink()
+    cfg = config(batch={"max_records": 1000, "max_age_s": 3600})
+    async with forwarding(journal, sink, cfg) as fwd:
+        await append(journal, 7)
+        await until(lambda: fwd.status.state == "idle" and journal.last_seq == 7)
+        async with asyncio.timeout(5):
+            await fwd.drained()
+    assert sink.seqs() == list(range(1, 8))
