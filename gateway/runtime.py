@@ -163,7 +163,7 @@ async def run_gateway(
 
 def _forwarders(loaded: LoadedSite, journal: Journal) -> list[Forwarder]:
     types = sink_plugins()
-    context = SinkContext(gateway_id=loaded.site.gateway.id)
+    context = SinkContext(gateway_id=loaded.site.gateway.id, journal_path=journal.path)
     return [
         Forwarder(types[config.type].create(config, context), config, journal)
         for config in loaded.site.sinks

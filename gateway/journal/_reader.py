@@ -113,6 +113,19 @@ class JournalReader:
         """Every sink's durable cursor by name."""
         return self._query(lambda: read_cursors(self._conn))
 
+    def latest(self, window: int = 200_000) -> list[Row]:
+        """The last row of each (equipment, parameter) among the last ``window`` records, in seq order.
+
+        For sinks that show current values (an OPC UA server) to start with them after a restart;
+        the window bounds the scan on a large journal.
+        """
+        sql = (
+            "SELECT r.seq, r.payload, NULL, r.hash FROM records r JOIN"
+            " (SELECT max(seq) AS seq FROM records WHERE seq > ? GROUP BY equipment_id, parameter) m"
+            " ON r.seq = m.seq ORDER BY r.seq"
+        )
+        return self._query(lambda: self._conn.execute(sql, (max(0, read_head(self._conn)[0] - window),)).fetchall())
+
     def first_seq(self) -> int:
         """The first seq the file still holds (1, unless retention pruned older records)."""
         return self._query(lambda: read_pruned(self._conn)[0]) + 1

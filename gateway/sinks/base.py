@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from gateway.config import BatchingConfig, RetryConfig, SinkConfig
@@ -119,8 +120,8 @@ class SinkContext:
     """What the runtime knows that a sink may need."""
 
     gateway_id: str
-    #: ISA-95 site of the gateway's equipment, for sinks that publish a tree (may be empty).
-    site_name: str = ""
+    #: The journal file, for sinks that show current values and start with the latest after a restart.
+    journal_path: Path | None = None
 
 
 class SinkPlugin(Protocol):

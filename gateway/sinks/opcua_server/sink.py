@@ -6,7 +6,8 @@ Folders and variables are created on a parameter's first record; after that a re
 three direct writes into the address space (value, ``seq`` and, when they change, ``unit`` and the
 equipment's ``lot_id`` / ``process_step`` / ``equipment_class``), so a batch never waits on a client.
 The sink keeps the last record of every parameter in memory, so a close and a connect bring the
-whole tree back, not only what the forwarder sends next.
+whole tree back, not only what the forwarder sends next; after a gateway restart it starts from the
+journal's last record of every parameter (among the last 200 000 records).
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+import orjson
 import structlog
 from asyncua import Server, ua
 from asyncua.common.node import Node
 
+from gateway.journal import JournalReader
 from gateway.sinks.base import Outcome, SinkBatch, SinkContext, SinkError, WireRecord
 from gateway.sinks.opcua_server.config import OpcUaServerSinkConfig
 from gateway.sinks.opcua_server.security import (
@@ -75,6 +79,7 @@ class OpcUaServerSink:
         self.name = config.name
         self.gateway_id = context.gateway_id
         self.namespace_uri = config.namespace_uri or f"urn:cgt-gateway:{context.gateway_id}"
+        self._journal_path = context.journal_path
         self._server: Server | None = None
         self._ns = 0
         self._url = config.endpoint
@@ -115,6 +120,8 @@ class OpcUaServerSink:
         url = urlparse(self.config.endpoint)
         self._url = urlunparse(url._replace(netloc=f"{url.hostname}:{server.bserver.port}"))
         log.info("opcua server started", sink=self.name, endpoint=self._url, policies=self.config.security_policies)
+        if not self._latest and self._journal_path is not None:
+            self._remember(await asyncio.to_thread(_latest_from_journal, self._journal_path))
         remembered = sorted(self._latest.values(), key=lambda r: r["seq"])
         await self._apply(remembered)
 
@@ -154,9 +161,12 @@ class OpcUaServerSink:
         if self._server is None:
             raise SinkError(f"{self.name}: the OPC UA server is not running (connect first)")
         await self._apply(batch.records)
-        for record in batch.records:
-            self._latest[(*equipment_path(self.gateway_id, record), record["parameter"])] = record
+        self._remember(batch.records)
         return None
+
+    def _remember(self, records: Sequence[WireRecord]) -> None:
+        for record in records:
+            self._latest[(*equipment_path(self.gateway_id, record), record["parameter"])] = record
 
     async def close(self) -> None:
         """Stop the server (about a second: asyncua waits for sessions to close). Idempotent."""
@@ -276,6 +286,14 @@ def _coerced(dv: ua.DataValue, param: _Parameter) -> ua.DataValue:
 
 def _prop(value: Any, kind: ua.VariantType, source: datetime | None, now: datetime) -> ua.DataValue:
     return ua.DataValue(Value=ua.Variant(value, kind), SourceTimestamp=source, ServerTimestamp=now)
+
+
+def _latest_from_journal(path: Path) -> list[WireRecord]:
+    """The last committed record of every parameter, so a restarted gateway serves current values at once."""
+    if not path.exists():
+        return []
+    with JournalReader(path) as reader:
+        return [orjson.loads(payload) | {"hash": hash_} for _, payload, _, hash_ in reader.latest()]
 
 
 async def _stop_quietly(server: Server) -> None:

@@ -65,7 +65,7 @@ def _config(site: Path, **extra: object) -> OpcUaServerSinkConfig:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sink(site: Path) -> AsyncIterator[OpcUaServerSink]:
     """The sink as a site would configure it: defaults (SignAndEncrypt only, generated certificate)."""
-    s = plugin.create(_config(site), SinkContext(GATEWAY, "plant-1"))
+    s = plugin.create(_config(site), SinkContext(GATEWAY))
     await s.connect()
     yield s
     await s.close()
@@ -280,3 +280,19 @@ async def test_close_and_connect_bring_the_same_tree_back(
     await sink.write(await source.batch([draft("temperature", 36.8, 41)]))
     async with await _secure_client(sink.endpoint_url, site) as client:
         assert await (await node_at(client, sink.namespace_uri, *CP1, "temperature")).read_value() == 36.8
+
+
+async def test_after_a_gateway_restart_the_tree_starts_with_the_journals_latest_values(
+    source: WireSource, site: Path
+) -> None:
+    await source.batch([draft("temperature", 37.1, 50), draft("ph", 7.2, 51), draft("temperature", 37.4, 52)])
+    fresh = plugin.create(_config(site, name="scada-restarted"), SinkContext(GATEWAY, journal_path=source.path))
+    await fresh.connect()
+    try:
+        async with await _secure_client(fresh.endpoint_url, site) as client:
+            temperature = await read(client, await node_at(client, fresh.namespace_uri, *CP1, "temperature"))
+            ph = await read(client, await node_at(client, fresh.namespace_uri, *CP1, "ph"))
+    finally:
+        await fresh.close()
+    assert temperature.Value.Value == 37.4 and temperature.SourceTimestamp == (T0 + timedelta(seconds=52 - 90))
+    assert ph.Value.Value == 7.2
