@@ -51,6 +51,9 @@ class MqttSinkConfig(SinkConfig):
     keepalive_s: int = Field(
         default=30, ge=5, le=65_535, description="MQTT keep-alive: a silent broker is noticed after 1.5x this"
     )
+    connect_timeout_s: float = Field(
+        default=5.0, gt=0, le=600, description="longest wait for the broker to accept a connection (CONNACK)"
+    )
     publish_timeout_s: float = Field(
         default=10.0, gt=0, le=600, description="longest wait for a broker's acknowledgement before reconnecting"
     )

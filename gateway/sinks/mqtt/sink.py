@@ -90,7 +90,7 @@ class MqttSink:
             will=will,
             clean_session=True,
             keepalive=cfg.keepalive_s,
-            timeout=cfg.publish_timeout_s,
+            timeout=cfg.connect_timeout_s,
             max_inflight_messages=cfg.max_inflight,
             tls_context=self._tls,
             logger=_CLIENT_LOG,
@@ -100,7 +100,12 @@ class MqttSink:
         try:
             await stack.enter_async_context(client)
         except aiomqtt.MqttError as exc:
+            await _abandon(client)
             raise SinkError(self._connect_failure(exc)) from exc
+        except BaseException:
+            await _abandon(client)
+            raise
+        client.timeout = cfg.publish_timeout_s
         self._stack, self._client = stack, client
         self._lost = asyncio.get_running_loop().create_future()
         self._watcher = asyncio.create_task(self._watch(client, self._lost), name=f"mqtt-sink-{self.name}-watch")
@@ -164,50 +169,64 @@ class MqttSink:
         """Publish ``jobs`` with a window of ``max_inflight``; the first failure's reason, or None.
 
         Publishes start in order (paho queues them on the socket as they are called), so the broker
-        receives them in seq order whatever order the acknowledgements come back in.
+        receives them in seq order whatever order the acknowledgements come back in. Completions are
+        counted in done-callbacks and the loop sleeps on one future at a time: an ``asyncio.wait``
+        over the whole window per acknowledgement costs more than the publish itself.
         """
         cfg = self.config
+        loop = asyncio.get_running_loop()
         inflight: dict[asyncio.Future[None], int] = {}
-        failure: str | None = None
+        failure: list[str] = []
+        wake: list[asyncio.Future[None]] = []
 
-        async def settle() -> str | None:
-            finished, _ = await asyncio.wait([*inflight, lost], return_when=asyncio.FIRST_COMPLETED)
-            reason = None
-            for task in finished:
-                if task is lost:
-                    reason = reason or f"connection lost: {lost.result()}"
-                    continue
-                index = inflight.pop(task)
-                exc = task.exception()
-                if exc is None:
-                    done.add(index)
-                else:
-                    reason = reason or _publish_failure(exc)
-            return reason
+        def notify() -> None:
+            if wake and not wake[0].done():
+                wake[0].set_result(None)
 
+        def finished(task: asyncio.Future[None]) -> None:
+            index = inflight.pop(task, None)
+            if index is None or task.cancelled():
+                return
+            exc = task.exception()
+            if exc is None:
+                done.add(index)
+            elif not failure:
+                failure.append(_publish_failure(exc))
+            notify()
+
+        def connection_lost(future: asyncio.Future[str]) -> None:
+            if not failure:
+                failure.append(f"connection lost: {future.result()}")
+            notify()
+
+        async def sleep_until_notified() -> None:
+            wake[:] = [loop.create_future()]
+            await wake[0]
+
+        lost.add_done_callback(connection_lost)
         try:
             for index, topic, payload in jobs:
-                while len(inflight) >= cfg.max_inflight and failure is None:
-                    failure = await settle()
-                if failure is not None:
+                while len(inflight) >= cfg.max_inflight and not failure:
+                    await sleep_until_notified()
+                if failure:
                     break
-                publish = client.publish(topic, payload, qos=cfg.qos, retain=cfg.retain_last)
-                inflight[asyncio.ensure_future(publish)] = index
-            while inflight and failure is None:
-                failure = await settle()
+                task = asyncio.ensure_future(client.publish(topic, payload, qos=cfg.qos, retain=cfg.retain_last))
+                inflight[task] = index
+                task.add_done_callback(finished)
+            while inflight and not failure:
+                await sleep_until_notified()
         finally:
-            for task in inflight:
+            lost.remove_done_callback(connection_lost)
+            pending = list(inflight)
+            for task in pending:
                 task.cancel()
-            if inflight:
-                await asyncio.gather(*inflight, return_exceptions=True)
-            for task, index in inflight.items():
-                if not task.cancelled() and task.exception() is None:
-                    done.add(index)
-        if failure is not None and not lost.done():
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if failure and not lost.done():
             # A timed-out acknowledgement leaves the session in doubt: make the next write fail so
             # the forwarder reconnects instead of publishing behind a stuck broker.
-            lost.set_result(failure)
-        return failure
+            lost.set_result(failure[0])
+        return failure[0] if failure else None
 
     async def _watch(self, client: aiomqtt.Client, lost: asyncio.Future[str]) -> None:
         """Resolve ``lost`` when the connection drops: aiomqtt's message iterator ends with an error then."""
@@ -240,9 +259,29 @@ class MqttSink:
         if isinstance(exc, aiomqtt.MqttCodeError):
             hint = "check username and password_env/password_file, and client_id is not used twice"
             return f"MQTT broker {self.broker} refused the connection: {text} ({hint})"
+        if text == "Operation timed out":
+            return (
+                f"MQTT broker {self.broker} did not accept the connection within {self.config.connect_timeout_s} s "
+                "(is it an MQTT broker, starting or overloaded?)"
+            )
         if "refused" in text.lower():
             return f"MQTT broker {self.broker} refused the connection: {text} (is it running and listening there?)"
         return f"MQTT broker {self.broker} cannot be reached: {text} (check host, port, tls and the network)"
+
+
+async def _abandon(client: aiomqtt.Client) -> None:
+    """Close what a failed connect left open.
+
+    When the TCP connection stands but no CONNACK comes (a broker shutting down still completes
+    handshakes from its listen backlog), aiomqtt gives up without closing the socket or stopping
+    its housekeeping task; both would outlive the sink. Closing paho's socket runs aiomqtt's own
+    socket-close hook, which unregisters the socket from the loop.
+    """
+    client._client._sock_close()  # private: aiomqtt 2.5 has no public way
+    misc = client._misc_task
+    if misc is not None and not misc.done():
+        misc.cancel()
+        await asyncio.gather(misc, return_exceptions=True)
 
 
 def _publish_failure(exc: BaseException) -> str:

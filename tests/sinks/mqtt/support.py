@@ -19,6 +19,7 @@ import orjson
 from gateway.records import Isa95Path, Kind, Quality, RecordDraft
 from gateway.sinks import SinkBatch, SinkContext
 from gateway.sinks.mqtt import MqttSink, MqttSinkConfig
+from gateway.sinks.mqtt.sink import _abandon as abandon
 from tests.mosquitto import Mosquitto
 
 GATEWAY_ID = "gw-suite-3"
@@ -103,17 +104,24 @@ class Consumer:
 
     async def _run(self) -> None:
         while True:
+            client = aiomqtt.Client(self.host, self.port, identifier=self.client_id, clean_session=False, keepalive=5)
             try:
-                async with aiomqtt.Client(
-                    self.host, self.port, identifier=self.client_id, clean_session=False, keepalive=5
-                ) as client:
-                    self.sessions += 1
-                    await client.subscribe(self.topic, qos=1)
-                    self._subscribed.set()
-                    async for message in client.messages:
-                        self.messages.append(Received(str(message.topic), bytes(message.payload), message.retain))
+                await client.__aenter__()
             except aiomqtt.MqttError:
+                await abandon(client)  # a broker shutting down may take the TCP connection and never answer
                 await asyncio.sleep(0.05)  # the broker is restarting: try again (the test bounds the wait)
+                continue
+            try:
+                self.sessions += 1
+                await client.subscribe(self.topic, qos=1)
+                self._subscribed.set()
+                async for message in client.messages:
+                    self.messages.append(Received(str(message.topic), bytes(message.payload), message.retain))
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.05)
+            finally:
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await client.__aexit__(None, None, None)
 
     def records(self) -> list[dict[str, Any]]:
         """Bodies of the record messages (everything but gateway status messages)."""

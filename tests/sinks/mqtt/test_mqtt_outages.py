@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from typing import Any
 
 import pytest
@@ -142,3 +143,19 @@ async def test_broker_restarts_mid_stream_lose_nothing(mosquitto: Mosquitto, wir
     by_seq = {b["seq"]: b for b in sub.records()}
     assert all(by_seq[r["seq"]] == r for r in records)
     print(f"\nbroker restarted twice: {stats}, {len(received) - 4000} duplicates at the consumer")
+
+
+async def test_a_listener_that_never_answers_fails_connect_within_its_timeout() -> None:
+    with socket.socket() as silent:  # takes TCP connections (listen backlog) but never speaks MQTT
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        sink = make_sink(silent.getsockname(), connect_timeout_s=0.5)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(SinkError, match=r"did not accept the connection within 0\.5 s"):
+            await sink.connect()
+        assert asyncio.get_running_loop().time() - started < 3
+        # Nothing of the failed attempt keeps running while the silent peer still holds the connection.
+        await asyncio.sleep(0)  # let a cancelled task finish
+        left = [t for t in asyncio.all_tasks() if "_misc_loop" in repr(t.get_coro()) and not t.done()]
+        assert not left
+        await sink.close()
