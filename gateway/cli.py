@@ -24,7 +24,7 @@ from gateway import __version__, journal, logs
 from gateway.config import LoadedSite, load_site, site_model
 from gateway.display import RecordPrinter
 from gateway.errors import ConfigError, GatewayError
-from gateway.plugins import adapter_plugins, sim_mains
+from gateway.plugins import adapter_plugins, sim_mains, sink_plugins
 from gateway.runtime import RunningGateway, check_site, loaded_site, read_once, run_gateway
 from gateway.sinks.forwarder import CURSOR_PREFIX, cursor_name
 from gateway.sinks.status import sink_backlogs
@@ -294,7 +294,7 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    schema = site_model(adapter_plugins()).model_json_schema(by_alias=True)
+    schema = site_model(adapter_plugins(), sink_plugins()).model_json_schema(by_alias=True)
     text = json.dumps(schema, indent=2) + "\n"
     if args.output is None:
         sys.stdout.write(text)

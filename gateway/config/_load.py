@@ -125,12 +125,17 @@ def load_site(
     doc = YamlDocument(path)
     if not isinstance(doc.data, dict):
         raise ConfigError(f"{path}:1: (top level): expected a mapping with gateway: and equipment:")
-    if sink_types is None:
-        from gateway.plugins import sink_plugins  # late: the plugins module imports the sink base, which imports config
+    from gateway.plugins import (  # late: the plugins module imports the sink base, which imports config
+        ADAPTER_GROUP,
+        SINK_GROUP,
+        broken_plugins,
+        sink_plugins,
+    )
 
+    if sink_types is None:
         sink_types = sink_plugins()
-    _check_kinds(doc, plugins)
-    _check_kinds(doc, sink_types, section="sinks", key="type", what="sink types")
+    _check_kinds(doc, plugins, broken=broken_plugins(ADAPTER_GROUP))
+    _check_kinds(doc, sink_types, section="sinks", key="type", what="sink types", broken=broken_plugins(SINK_GROUP))
     data = substitute(doc.data, sim_endpoints if sim_endpoints is not None else _stand_ins(doc.data))
     context = {"config_dir": path.parent.resolve(), "project_config_dir": PROJECT_CONFIG_DIR}
     try:
@@ -179,8 +184,10 @@ def _check_kinds(
     section: str = "equipment",
     key: str = "kind",
     what: str = "adapters",
+    broken: Mapping[str, str] | None = None,
 ) -> None:
     """An unknown adapter kind or sink type, named with its line and what is installed."""
+    broken = broken or {}
     entries = doc.data.get(section) or []
     if not isinstance(entries, list):
         return  # the model reports the type error with its line
@@ -190,6 +197,12 @@ def _check_kinds(
         kind = entry.get(key) if isinstance(entry, dict) else None
         if isinstance(entry, dict) and kind not in plugins:
             line, where = doc.locate((section, i, key))
+            if kind in broken:
+                problems.append(
+                    f"{doc.path}:{line}: {where}: {key} {kind!r} is installed but failed to load "
+                    f"({broken[kind]}); reinstall cgt-gateway or the package that provides it"
+                )
+                continue
             said = f"no {key} given" if kind is None else f"unknown {key} {kind!r}"
             problems.append(f"{doc.path}:{line}: {where}: {said} (installed {what}: {installed})")
     if problems:

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config import PROJECT_CONFIG_DIR, load_site, site_model
 from gateway.errors import ConfigError
-from gateway.plugins import adapter_plugins
+from gateway.plugins import adapter_plugins, sink_plugins
 from tests.fakes import FakePlugin
 
 GOOD = """\
@@ -121,6 +121,34 @@ def test_simulator_placeholders_take_endpoints_and_keep_types(tmp_path: Path) ->
 def test_committed_json_schema_matches_the_models() -> None:
     """config/schema/site.schema.json is generated (`cgt-gateway schema -o ...`); it must not drift."""
     committed = json.loads((PROJECT_CONFIG_DIR / "schema" / "site.schema.json").read_text())
-    current = site_model(adapter_plugins()).model_json_schema(by_alias=True)
+    current = site_model(adapter_plugins(), sink_plugins()).model_json_schema(by_alias=True)
     regenerate = "regenerate: cgt-gateway schema -o config/schema/site.schema.json"
     assert committed == json.loads(json.dumps(current)), regenerate
+
+
+def test_a_plugin_that_fails_to_load_is_left_out_and_named_when_a_site_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    from gateway import plugins
+
+    real = plugins.entry_points
+
+    def with_a_broken_one(group: str) -> list[EntryPoint]:
+        found = list(real(group=group))
+        if group == plugins.ADAPTER_GROUP:
+            found.append(EntryPoint("astm", "adapters.no_such_module:plugin", group))
+        return found
+
+    monkeypatch.setattr(plugins, "entry_points", with_a_broken_one)
+    monkeypatch.setattr(plugins, "_BROKEN", {})
+    loaded = plugins._load(plugins.ADAPTER_GROUP, "kind")
+    assert "modbus" in loaded and "astm" not in loaded  # the others still load
+    site = tmp_path / "site.yaml"
+    site.write_text("gateway: {id: gw}\nequipment:\n  - {id: BA-1, class: culture_reader, kind: astm}\n")
+    with pytest.raises(ConfigError) as err:
+        load_site(site, loaded)
+    (problem,) = err.value.problems
+    assert f"{site}:3: equipment.0.kind: kind 'astm' is installed but failed to load (ModuleNotFoundError" in problem
+    assert "reinstall" in problem
