@@ -184,3 +184,6 @@ class AdapterPlugin(Protocol):
         """A new, unconnected adapter for one equipment entry."""
         ...
 
+    # Optional: ``monitors(equipment, device_map) -> list[RecordMonitor]`` (see gateway.monitors), the
+    # equipment-specific judgement its records get (excursion alarms, profile conformance).
+

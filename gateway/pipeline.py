@@ -6,6 +6,7 @@ record and a ``communication`` event says why, so a reader of the journal sees t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import TypeAdapter
 
 from gateway.config import EquipmentConfig
 from gateway.limits import ALARM_VALUES, LimitMonitor, ParticleLimits
+from gateway.monitors import RecordMonitor
 from gateway.normalise import Normalised, kind_of, normalise_readings
 from gateway.particles import UNIT as CONCENTRATION_UNIT
 from gateway.particles import concentration_parameter, concentrations
@@ -34,10 +36,12 @@ class EquipmentPipeline:
         device_map: DeviceMap,
         config_hash: str,
         limits: ParticleLimits | None = None,
+        monitors: Sequence[RecordMonitor] = (),
     ) -> None:
         self.equipment = equipment
         self.device_map = device_map
         self.monitor = LimitMonitor(limits) if limits is not None else None
+        self.monitors = list(monitors)
         self._base: dict[str, Any] = {
             "equipment_id": equipment.id,
             "equipment_class": equipment.equipment_class,
@@ -83,10 +87,23 @@ class EquipmentPipeline:
                     rows.append(self._derived(ch, alarm.concentration.parameter, ALARM_VALUES[alarm.level],
                                               Quality.GOOD, alarm.detail, kind=Kind.ALARM, unit=None))
                     raws.append(None)
+        for monitor in self.monitors:
+            for derived in monitor.observe(rows):
+                rows.append(self._monitored(derived))
+                raws.append(None)
         if batch.lot_id is not None or batch.process_step is not None:
             for row in rows:
                 row.update(context)
         return list(zip(_DRAFTS.validate_python(rows), raws, strict=True))
+
+    def _monitored(self, derived: dict[str, Any]) -> dict[str, Any]:
+        """A monitor's row completed with this equipment's identity and the defaults it may leave out."""
+        return {
+            "source": f"equipment://{self.equipment.id}",
+            "quality": Quality.GOOD,
+            **derived,
+            **self._base,
+        }
 
     def communication_lost(self, quality: Quality, detail: str, at: datetime) -> list[Entry]:
         """The gap as data: a ``lost`` event, then every parameter bad from ``at`` on."""

@@ -63,7 +63,9 @@ def build_pipeline(loaded: LoadedSite, equipment_id: str) -> EquipmentPipeline:
             raise ConfigError(
                 [f"{loaded.path}: equipment {eq.id}: particle_limits: {p}" for p in exc.problems]
             ) from None
-    return EquipmentPipeline(eq, device_map, loaded.config_hash, limits)
+    make_monitors = getattr(loaded.plugins[eq.kind], "monitors", None)
+    monitors = make_monitors(eq, device_map) if make_monitors is not None else []
+    return EquipmentPipeline(eq, device_map, loaded.config_hash, limits, monitors)
 
 
 def check_site(loaded: LoadedSite) -> list[EquipmentPipeline]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from gateway.pipeline import EquipmentPipeline
 from gateway.records import Kind, RawReading, ReadingBatch, utc_now
@@ -41,3 +43,40 @@ def test_several_values_of_one_point_in_a_read_are_all_journalled_in_order() -> 
     burst = [RawReading("CP-1", "temperature", "x", v, now) for v in (36.9, 37.0, 37.1)]
     drafts = [d for d, _ in pipeline.process(ReadingBatch("CP-1", burst))]
     assert [d.value for d in drafts] == [36.9, 37.0, 37.1]
+
+
+class AboveMonitor:
+    """A monitor as an adapter plugin would give one: an alarm on the transition above a limit."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit, self.above = limit, False
+
+    def observe(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for row in rows:
+            if row["parameter"] == "temperature" and (row["value"] > self.limit) != self.above:
+                self.above = not self.above
+                out.append({"parameter": "temperature_alarm", "kind": Kind.ALARM, "gateway_time": row["gateway_time"],
+                            "value": "high" if self.above else "normal", "source_time": row["source_time"],
+                            "detail": f"{row['value']} against {self.limit}"})
+        return out
+
+
+def test_a_monitors_rows_follow_the_read_completed_with_identity_and_context() -> None:
+    eq = FakeEquipment(id="DAQ-1", equipment_class="temperature_daq")
+    pipeline = EquipmentPipeline(eq, fake_map(eq.points), "h" * 64, monitors=[AboveMonitor(-150.0)])
+    now = utc_now()
+
+    def read(value: float) -> list:
+        batch = ReadingBatch("DAQ-1", [RawReading("DAQ-1", "temperature", "x", value, now, source_time=now)],
+                             lot_id="LOT-7")
+        return [d for d, _ in pipeline.process(batch)]
+
+    assert [d.parameter for d in read(-180.0)] == ["temperature"]
+    measured, alarm = read(-140.0)
+    assert measured.value == -140.0
+    assert (alarm.parameter, alarm.kind, alarm.value) == ("temperature_alarm", Kind.ALARM, "high")
+    assert alarm.equipment_id == "DAQ-1" and alarm.source == "equipment://DAQ-1" and alarm.quality == "Good"
+    assert alarm.lot_id == "LOT-7" and alarm.source_time == now and alarm.config_hash == "h" * 64
+    assert [d.value for d in read(-141.0)] == [-141.0]  # no second alarm while it stays above
+    assert [d.value for d in read(-170.0)] == [-170.0, "normal"]
