@@ -234,7 +234,8 @@ class MqttSink:
             async for _ in client.messages:
                 pass  # the sink subscribes to nothing
         except aiomqtt.MqttError as exc:
-            reason = str(exc.__cause__ or exc)
+            cause = exc.__cause__ or exc
+            reason = f"the broker or the network closed it ({cause})"
             if not lost.done():
                 lost.set_result(reason)
                 self._log.warning("mqtt connection lost", reason=reason)
