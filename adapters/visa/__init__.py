@@ -1,0 +1,1 @@
+"""VISA/SCPI instruments through pyvisa with the pyvisa-py backend."""
