@@ -97,29 +97,40 @@ class Forwarder:
         self._flush = asyncio.Event()
 
     async def run(self) -> None:
-        """Forward until cancelled; closes the sink on the way out."""
+        """Forward until cancelled; closes the sink on the way out.
+
+        While a batch is on the wire the next page of a backlog is read from the journal, so a
+        catch-up after an outage overlaps the journal read with the receiver's work.
+        """
         reader = await asyncio.to_thread(JournalReader, self.journal.path)
         cursor = self.journal.get_cursor(self.cursor_name)
         self.status.cursor = cursor
         pending: list[tuple[int, WireRecord]] = []
+        prefetched: asyncio.Future[list[tuple[int, WireRecord]]] | None = None
         attempt = failures = 0
         try:
             while True:
                 self.status.last_seq = self.journal.last_seq
                 if not pending:
-                    self._mark("idle")
-                    await self._gather(cursor)
-                    pending = await asyncio.to_thread(self._read, reader, cursor)
+                    if prefetched is not None:
+                        pending, prefetched = await prefetched, None
+                    if not pending:
+                        self._mark("idle")
+                        await self._gather(cursor)
+                        pending = await asyncio.to_thread(self._read, reader, cursor)
+                        cursor = await self._check_start(cursor, pending)
                     attempt = 0
                     if pending:
                         self.status.oldest_pending = datetime.fromisoformat(pending[0][1]["gateway_time"])
-                    cursor = await self._check_start(cursor, pending)
                     continue
                 if not self._connected and not await self._connect():
                     failures += 1
                     await self._back_off(failures)
                     continue
                 attempt += 1
+                if prefetched is None and self.journal.last_seq > pending[-1][0]:
+                    # what follows the pending records stays next whatever the receiver answers
+                    prefetched = asyncio.ensure_future(asyncio.to_thread(self._read, reader, pending[-1][0]))
                 outcomes = await self._write(pending, attempt)
                 if outcomes is None:  # the whole batch failed
                     failures += 1
@@ -134,6 +145,8 @@ class Forwarder:
         finally:
             self._mark("stopped")
             await asyncio.shield(self._close())
+            if prefetched is not None:  # the reader is not shared between threads: let the read finish
+                await asyncio.shield(asyncio.wait([prefetched]))
             await asyncio.to_thread(reader.close)
 
     def snapshot(self) -> SinkStatus:
