@@ -1,0 +1,182 @@
+"""A message's items as readings, by the profile. Pure: no I/O, the gateway time is passed in.
+
+Nothing is adjusted and nothing dropped: a number that is not one is kept as a Bad_DecodingError reading
+that quotes the text, a status the profile does not list is kept as sent and flagged, and a result whose
+lot is not known is kept with an ``identity`` alarm beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from adapters.serial.astm.link import LinkEvent
+from adapters.serial.astm.message import Discarded, Message, Record, Rejected
+from adapters.serial.astm.profile import AstmPoint, AstmProfile, Selector
+from gateway.records import Quality, RawReading, ReadingBatch
+
+_TIME_FORMATS = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M", 8: "%Y%m%d"}
+#: L.3 termination codes (E1394 §12).
+TERMINATION = {
+    "N": "normal", "T": "sender aborted", "R": "receiver requested abort", "E": "unknown system error",
+    "Q": "error in last request for information", "I": "no information available from last query",
+    "F": "last request for information processed",
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the decoder needs to know about the equipment entry."""
+
+    equipment_id: str
+    endpoint: str
+    tz: tzinfo
+    known_lots: Collection[str] | None = None
+    lot_pattern: re.Pattern[str] | None = None
+
+
+def parse_device_time(text: str, tz: tzinfo) -> datetime:
+    """YYYYMMDD[HHMM[SS]] on the device's clock, as an aware datetime; ValueError otherwise."""
+    fmt = _TIME_FORMATS.get(len(text))
+    if fmt is None or not text.isdigit():
+        raise ValueError(f"{text!r} is not YYYYMMDD[HHMM[SS]]")
+    return datetime.strptime(text, fmt).replace(tzinfo=tz)
+
+
+def select(message: Message, sel: Selector, test_component: int) -> tuple[Record, str] | None:
+    """The record and the text a selector points at; None when the message does not carry it."""
+    for record in message.of_type(sel.record):
+        if sel.test is not None and record.get(3, test_component) != sel.test:
+            continue
+        if sel.key is None:
+            return record, record.get(sel.field, sel.component)
+        comps = record.components(sel.field)
+        for i, comp in enumerate(comps[:-1]):
+            if comp == sel.key:
+                return record, comps[i + 1]
+        return record, ""
+    return None
+
+
+def message_batch(message: Message, profile: AstmProfile, ctx: Context, now: datetime) -> ReadingBatch:
+    """One ReadingBatch for one complete message: its items, one ``message`` record, lot and flags."""
+    header = message.header
+    notes: list[str] = []
+    source_time = None
+    if header.get(14):
+        try:
+            source_time = parse_device_time(header.get(14), ctx.tz)
+        except ValueError as exc:
+            notes.append(f"H.14 {exc}")
+    readings: list[RawReading] = []
+    for name, point in profile.points.items():
+        if point.select is None:
+            continue
+        found = select(message, point.select, profile.test_component)
+        if found is None or not found[1]:
+            continue
+        readings.append(_reading(name, point, *found, ctx, now, source_time))
+    version = header.get(13)
+    if version and version not in profile.accepted_versions:
+        notes.append(f"version {version!r} is not one the profile lists")
+    code = message.terminator.get(3) or "N"
+    if code != "N":
+        notes.append(f"terminated with code {code} ({TERMINATION.get(code, 'unknown code')})")
+    if len(message.of_type("O")) > 1:
+        notes.append(f"{len(message.of_type('O'))} order records; the profile reads the first")
+    lot_id, identity = _lot(message, profile, ctx)
+    if identity is not None:
+        readings.append(_built_in(ctx, "identity", "unknown_lot", now, identity, Quality.GOOD, None, source_time))
+    sender = "^".join(c for c in header.components(5) if c)
+    summary = f"{len(message.records)} records from {sender or 'an unnamed sender'}"
+    detail = "; ".join([summary, *notes])
+    quality = Quality.UNCERTAIN if notes else Quality.GOOD
+    frames = b"".join(message.frames)
+    readings.insert(0, _built_in(ctx, "message", "received", now, detail, quality, frames, source_time))
+    return ReadingBatch(ctx.equipment_id, readings, lot_id=lot_id)
+
+
+def rejected_batch(outcome: Rejected | Discarded, ctx: Context, now: datetime) -> ReadingBatch:
+    """A message that cannot be used, kept whole: the reason and every frame it had."""
+    if isinstance(outcome, Rejected):
+        value, quality, detail = "rejected", Quality.BAD_DECODING_ERROR, f"message rejected: {outcome.reason}"
+    else:
+        value, quality = "discarded", Quality.BAD_COMMUNICATION_ERROR
+        detail = f"message discarded after {len(outcome.frames)} frames: {outcome.reason}"
+    raw = b"".join(outcome.frames)
+    return ReadingBatch(ctx.equipment_id, [_built_in(ctx, "message", value, now, detail, quality, raw, None)])
+
+
+def link_batch(events: list[LinkEvent], ctx: Context, now: datetime) -> ReadingBatch:
+    """Link events (NAKs sent, duplicates, noise, failed sends), one record each with its bytes."""
+    return ReadingBatch(
+        ctx.equipment_id,
+        [_built_in(ctx, "link", e.name, now, e.detail, Quality.GOOD, e.raw, None) for e in events],
+    )
+
+
+def _reading(
+    name: str, point: AstmPoint, record: Record, text: str, ctx: Context, now: datetime, source_time: datetime | None
+) -> RawReading:
+    sel = point.select
+    assert sel is not None
+    where = f"{record.type}.{sel.field}" + (f".{sel.component}" if sel.key is None and sel.component > 1 else "")
+    source = f"{ctx.endpoint}/{record.type}{record.get(2) or ''}/{sel.field}"
+    raw = b"".join(record.frames)
+    value: str | float | None = text
+    quality, detail = Quality.GOOD, None
+    if point.type == "number":
+        try:
+            value = float(text)
+        except ValueError:
+            value, quality, detail = None, Quality.BAD_DECODING_ERROR, f"{where} {text!r} is not a number"
+    elif point.type == "datetime":
+        try:
+            value = parse_device_time(text, ctx.tz).isoformat()
+        except ValueError as exc:
+            value, quality, detail = None, Quality.BAD_DECODING_ERROR, f"{where} {exc}"
+    if record.type == "R" and point.pending_statuses and record.get(9) in point.pending_statuses:
+        value = point.pending_value
+    elif point.values is not None and isinstance(value, str):
+        mapped = point.values.get(value)
+        if mapped is None:
+            quality, detail = Quality.UNCERTAIN, f"{where} {value!r} is not a value the profile knows"
+        else:
+            value = mapped
+    return RawReading(ctx.equipment_id, name, source, value, now, quality, source_time, raw, detail)
+
+
+def _built_in(
+    ctx: Context,
+    point: str,
+    value: str,
+    now: datetime,
+    detail: str,
+    quality: Quality,
+    raw: bytes | None,
+    source_time: datetime | None,
+) -> RawReading:
+    return RawReading(ctx.equipment_id, point, f"{ctx.endpoint}/{point}", value, now, quality, source_time, raw,
+                      detail)
+
+
+def _lot(message: Message, profile: AstmProfile, ctx: Context) -> tuple[str | None, str | None]:
+    """The lot the result belongs to, and why it is flagged (None: not flagged)."""
+    lot = ""
+    if ctx.lot_pattern is not None and profile.specimen_point is not None:
+        spec = profile.points[profile.specimen_point].select
+        found = select(message, spec, profile.test_component) if spec is not None else None
+        match = ctx.lot_pattern.search(found[1]) if found else None
+        lot = match.group("lot") if match else ""
+    elif profile.lot is not None:
+        found = select(message, profile.lot, profile.test_component)
+        lot = found[1] if found else ""
+    if ctx.known_lots is None:
+        return lot or None, None
+    if lot and lot in ctx.known_lots:
+        return lot, None
+    if not lot:
+        return None, "the result names no lot; it is kept and needs a lot assigned by hand"
+    return None, f"lot {lot!r} is not a known lot; the result is kept and needs review"
