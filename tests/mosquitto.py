@@ -7,6 +7,7 @@ The config is the one the MQTT sink's README asks a site for, so the tests see w
 * ``max_inflight_messages`` keeps its default (20): it only paces sending, the rest waits in the queue.
 * ``persistence true`` with a short ``autosave_interval``: a persistent session's subscriptions and
   queued messages survive a broker restart (a clean stop saves them all).
+* ``set_tcp_nodelay true``: acknowledgements leave at once instead of waiting on Nagle's algorithm.
 
 Only the process this helper started is ever signalled.
 """
@@ -66,6 +67,7 @@ class Mosquitto:
                     "persistence true",
                     f"persistence_location {self.data}/",
                     "autosave_interval 1",
+                    "set_tcp_nodelay true",
                     # Run as whoever runs the tests (as root mosquitto would switch to a user that
                     # cannot write the temporary folder).
                     f"user {pwd.getpwuid(os.getuid()).pw_name}",

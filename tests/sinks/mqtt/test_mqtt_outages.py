@@ -13,6 +13,7 @@ from gateway.sinks import Outcome, SinkError, Verdict
 from gateway.sinks.mqtt import MqttSink
 from tests.mosquitto import Mosquitto
 from tests.sinks.mqtt.support import WireRecords, batch, consumer, make_sink
+from tests.waiting import eventually
 
 
 async def test_connect_to_a_stopped_broker_is_one_readable_line(mosquitto: Mosquitto) -> None:
@@ -41,7 +42,7 @@ def _settled_prefix(outcomes: list[Outcome], size: int) -> int:
 async def test_broker_stopped_mid_batch_accepts_only_what_it_acknowledged(
     mosquitto: Mosquitto, wire_records: WireRecords
 ) -> None:
-    records = await wire_records(6000)
+    records = await wire_records(20_000)  # long enough that the stop lands mid-batch on a fast machine too
     sink = make_sink(mosquitto)
     async with consumer(mosquitto) as sub:
         await sink.connect()
@@ -92,9 +93,15 @@ async def test_a_frozen_broker_is_noticed_within_the_publish_timeout(
         await sink.close()
 
 
-async def _deliver_all(sink: MqttSink, records: list[dict[str, Any]], size: int, timeout_s: float) -> dict[str, int]:
-    """What the forwarder does, in small: send in batches; on SinkError close, reconnect and resend."""
-    stats = {"reconnects": 0, "retries": 0}
+async def _deliver_all(
+    sink: MqttSink, records: list[dict[str, Any]], size: int, timeout_s: float, stats: dict[str, int] | None = None
+) -> dict[str, int]:
+    """What the forwarder does, in small: send in batches; on SinkError close, reconnect and resend.
+
+    ``stats["position"]`` is how many records are settled so far, for a test to act mid-stream.
+    """
+    stats = stats if stats is not None else {}
+    stats.update(connects=0, retries=0, position=0)
     deadline = asyncio.get_running_loop().time() + timeout_s
     position = 0
     while position < len(records):
@@ -103,46 +110,47 @@ async def _deliver_all(sink: MqttSink, records: list[dict[str, Any]], size: int,
         try:
             if not sink.connected:
                 await sink.connect()
+                stats["connects"] += 1
             outcomes = await sink.write(batch(chunk))
         except SinkError:
-            stats["reconnects"] += 1
             await sink.close()
             await asyncio.sleep(0.05)  # the forwarder's backoff, short for the test
             continue
-        if outcomes is None:
-            position += len(chunk)
-            continue
-        accepted = _settled_prefix(list(outcomes), len(chunk))
+        accepted = len(chunk) if outcomes is None else _settled_prefix(list(outcomes), len(chunk))
         stats["retries"] += len(chunk) - accepted
         position += accepted
+        stats["position"] = position
     return stats
 
 
 async def test_broker_restarts_mid_stream_lose_nothing(mosquitto: Mosquitto, wire_records: WireRecords) -> None:
-    records = await wire_records(4000)
+    n = 12_000  # long enough that both restarts land mid-stream on a fast machine too
+    records = await wire_records(n)
     sink = make_sink(mosquitto)
     async with consumer(mosquitto) as sub:
 
+        progress: dict[str, int] = {"position": 0}
+
         async def restart_twice() -> None:
-            for seen in (1000, 2500):
-                await sub.wait_for(lambda seen=seen: len(sub.records()) >= seen, what=f"{seen} records")
+            for sent in (2000, 6000):  # by the writer's progress: the consumer may lag far behind it
+                await eventually(lambda sent=sent: progress["position"] >= sent, timeout_s=20, what=f"{sent} sent")
                 await asyncio.to_thread(mosquitto.restart)
 
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(restart_twice())
-                writer = group.create_task(_deliver_all(sink, records, size=250, timeout_s=40))
+                writer = group.create_task(_deliver_all(sink, records, size=250, timeout_s=40, stats=progress))
         finally:
             await sink.close()
-        await sub.wait_for(lambda: {b["seq"] for b in sub.records()} >= set(range(1, 4001)), what="every seq")
+        await sub.wait_for(lambda: {b["seq"] for b in sub.records()} >= set(range(1, n + 1)), what="every seq")
 
     stats = writer.result()
     received = [b["seq"] for b in sub.records()]
-    assert stats["reconnects"] >= 2 and sub.sessions >= 3  # both restarts were really lived through
-    assert sorted(set(received)) == list(range(1, 4001))  # dedupe by (gateway_id, seq) gives exactly what was sent
+    assert stats["connects"] >= 3 and sub.sessions >= 3  # both restarts were really lived through
+    assert sorted(set(received)) == list(range(1, n + 1))  # dedupe by (gateway_id, seq) gives exactly what was sent
     by_seq = {b["seq"]: b for b in sub.records()}
     assert all(by_seq[r["seq"]] == r for r in records)
-    print(f"\nbroker restarted twice: {stats}, {len(received) - 4000} duplicates at the consumer")
+    print(f"\nbroker restarted twice: {stats}, {len(received) - n} duplicates at the consumer")
 
 
 async def test_a_listener_that_never_answers_fails_connect_within_its_timeout() -> None:
