@@ -1,0 +1,277 @@
+"""`ScpiDaqSim`: a multi-channel temperature DAQ on LN₂ storage, speaking SCPI on a TCP socket or a pty.
+
+    async with ScpiDaqSim(transport="tcp", seed=1) as sim:          # port 0: a free port
+        rm.open_resource(sim.resource)                              # TCPIP0::127.0.0.1::<port>::SOCKET
+        sim.inject("lid_open", duration_s=120)
+        sim.state().temperatures_c[104]
+
+The constructor takes plain values only, so a demo builds it from YAML with ``ScpiDaqSim(**options)``.
+
+Faults (``inject(name, **params)``; ``clear(name)`` ends a condition, ``await restore()`` ends them all):
+
+==================  ==========================================================================
+``silent``          reads commands, answers nothing (a hung instrument: the client times out)
+``wrong_identity``  ``*IDN?`` answers another serial number (a swapped instrument)
+``error_queue``     queues ``count`` errors (default: fills the queue to its -350 overflow)
+``garbage``         every reply is bytes that are not SCPI
+``overload``        ``channel`` (default all) reads +9.9E37, as an open thermocouple does
+``disconnect``      TCP: stops listening and drops connections until ``restore()``
+``lid_open``        warm air for ``duration_s`` (simulated seconds, default 120): a spike
+``ln2_empty``       the LN₂ has run out: slow warming until ``clear("ln2_empty")`` (a refill)
+``excursion``       ``channel`` (default all) reads ``temperature_c`` for ``duration_s``
+==================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+
+from ..scenario import parse_scenario, run_scenario
+from .instrument import Identity, ScpiInstrument
+from .model import DEFAULT_CHANNELS, DewarConfig, DewarModel, spread
+from .server import PtyLink, TcpLink
+
+log = structlog.get_logger(__name__)
+
+TRANSPORTS = ("tcp", "pty")
+FAULTS = (
+    "silent", "wrong_identity", "error_queue", "garbage", "overload", "disconnect", "lid_open", "ln2_empty",
+    "excursion",
+)
+_ERROR_QUEUE_FILL = 25  # more than the queue holds: the last entry becomes -350 "Queue overflow"
+
+
+@dataclass(frozen=True)
+class DaqState:
+    """A snapshot for assertions."""
+
+    temperatures_c: dict[int, float]
+    sim_time_s: float
+    ln2_present: bool
+    lid_open: bool
+    faults: tuple[str, ...]
+    error_queue: tuple[tuple[int, str], ...]
+    scan_list: tuple[int, ...]
+    commands: int
+    identity_queries: int
+    connections: int
+
+
+class ScpiDaqSim:
+    """One simulated DAQ behind one endpoint. See the module docstring for faults."""
+
+    def __init__(
+        self,
+        transport: str = "tcp",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        channels: Sequence[int] = DEFAULT_CHANNELS,
+        equilibria_c: Sequence[float] | None = None,
+        manufacturer: str = "CGT Simulated Instruments",
+        model: str = "DAQ-4TC",
+        serial: str = "SIM000001",
+        firmware: str = "1.0.0",
+        time_scale: float = 1.0,
+        noise_c: float = 0.05,
+        warm_tau_s: float = 12_600.0,
+        seed: int | None = None,
+        scenario: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}; valid transports: {', '.join(TRANSPORTS)}")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be within 0..65535, got {port}")
+        chans = tuple(int(c) for c in channels)
+        config = DewarConfig(
+            channels=chans,
+            equilibria_c=tuple(equilibria_c) if equilibria_c is not None else spread(len(chans)),
+            time_scale=float(time_scale),
+            noise_c=float(noise_c),
+            warm_tau_s=float(warm_tau_s),
+        )
+        self.transport = transport
+        self.model = DewarModel(config, random.Random(seed) if seed is not None else random.Random())
+        self.instrument = ScpiInstrument(
+            Identity(manufacturer, model, serial, firmware), chans, lambda cs: self.model.measure(self._now(), cs)
+        )
+        self._host = host
+        self._requested_port = port
+        self._tcp: TcpLink | None = None
+        self._pty: PtyLink | None = None
+        self._disconnected = False
+        self._scenario = parse_scenario(scenario)
+        self._scenario_task: asyncio.Task[None] | None = None
+        self._log = log.bind(transport=transport, serial=serial)
+
+    # -- endpoint ------------------------------------------------------------------------------------
+    @property
+    def host(self) -> str | None:
+        return self._host if self.transport == "tcp" else None
+
+    @property
+    def port(self) -> int | None:
+        """The TCP port bound (kept across a disconnect and restore), or None for a pty."""
+        return self._tcp.port if self._tcp is not None else None
+
+    @property
+    def serial_path(self) -> str | None:
+        """The pty a client opens, or None for TCP."""
+        return self._pty.serial_path if self._pty is not None else None
+
+    @property
+    def resource(self) -> str:
+        """The VISA resource string a client opens."""
+        if self.transport == "tcp":
+            if self.port is None:
+                raise RuntimeError("the simulator is not started")
+            return f"TCPIP0::{self._host}::{self.port}::SOCKET"
+        if self.serial_path is None:
+            raise RuntimeError("the simulator is not started")
+        return f"ASRL{self.serial_path}::INSTR"
+
+    @property
+    def endpoint(self) -> str:
+        """Same as :attr:`resource`: what a site file's ``resource:`` takes (``${sim.NAME.endpoint}``)."""
+        return self.resource
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._tcp is not None or self._pty is not None:
+            raise RuntimeError("the simulator is already running")
+        self.model.start = self._now()
+        if self.transport == "tcp":
+            self._tcp = TcpLink(self.instrument.handle, self._host, self._requested_port)
+            await self._tcp.start()
+        else:
+            self._pty = PtyLink(self.instrument.handle)
+            await self._pty.start()
+        if self._scenario:
+            self._scenario_task = asyncio.create_task(run_scenario(self, self._scenario), name="scpi-daq scenario")
+        self._log.info("simulator started", resource=self.resource)
+
+    async def stop(self) -> None:
+        """Stop the scenario and the endpoint. Safe to call twice."""
+        task, self._scenario_task = self._scenario_task, None
+        tcp, pty, self._tcp, self._pty = self._tcp, self._pty, None, None
+        try:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            if tcp is not None:
+                await tcp.stop()
+            if pty is not None:
+                await pty.stop()
+        self._log.info("simulator stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # -- faults ----------------------------------------------------------------------------------------
+    def inject(self, fault: str, *, unit_id: int | None = None, **params: float) -> None:
+        """Start a fault now (see the module docstring). ``unit_id`` exists for scenarios and must be None."""
+        if unit_id is not None:
+            raise ValueError("a DAQ has no unit ids; name a channel with channel: instead")
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
+        faults, now = self.instrument.faults, self._now()
+        channel = int(params.pop("channel")) if "channel" in params else None
+        if channel is not None and channel not in self.instrument.channels:
+            raise ValueError(f"no channel {channel}; channels: {list(self.instrument.channels)}")
+        if fault == "silent":
+            faults.silent = True
+        elif fault == "wrong_identity":
+            faults.wrong_identity = True
+        elif fault == "garbage":
+            faults.garbage = True
+        elif fault == "error_queue":
+            for i in range(int(params.pop("count", _ERROR_QUEUE_FILL))):
+                self.instrument.push_error(-230, f"Data corrupt or stale;input card fault {i + 1}")
+        elif fault == "overload":
+            faults.overload |= {channel} if channel is not None else set(self.instrument.channels)
+        elif fault == "disconnect":
+            if self.transport != "tcp":
+                raise ValueError("disconnect applies to the TCP transport")
+            self._disconnected = True
+            if self._tcp is not None:
+                self._tcp.drop()
+        elif fault == "lid_open":
+            self.model.open_lid(now, float(params.pop("duration_s", 120.0)))
+        elif fault == "ln2_empty":
+            self.model.run_dry(now)
+        elif fault == "excursion":
+            self.model.force(now, float(params.pop("temperature_c", -140.0)), float(params.pop("duration_s", 60.0)),
+                             [channel] if channel is not None else None)
+        if params:
+            raise ValueError(f"fault {fault!r} takes no {', '.join(sorted(params))}")
+        self._log.info("fault injected", fault=fault, channel=channel)
+
+    def clear(self, fault: str) -> None:
+        """End a condition: silent, wrong_identity, garbage, overload, ln2_empty (refill), error_queue."""
+        faults = self.instrument.faults
+        if fault == "silent":
+            faults.silent = False
+        elif fault == "wrong_identity":
+            faults.wrong_identity = False
+        elif fault == "garbage":
+            faults.garbage = False
+        elif fault == "overload":
+            faults.overload.clear()
+        elif fault == "ln2_empty":
+            self.model.refill(self._now())
+        elif fault == "error_queue":
+            self.instrument.errors.clear()
+        elif fault == "disconnect":
+            raise ValueError("a disconnect ends with `await sim.restore()`, which listens again")
+        else:
+            raise ValueError(f"{fault!r} is not a condition that can be cleared")
+        self._log.info("fault cleared", fault=fault)
+
+    async def restore(self) -> None:
+        """End every instrument fault and, after a disconnect, listen again on the same port."""
+        for fault in ("silent", "wrong_identity", "garbage", "overload"):
+            self.clear(fault)
+        if self._disconnected and self._tcp is not None:
+            await self._tcp.start()  # the port it had
+        self._disconnected = False
+        self._log.info("restored", resource=self.resource)
+
+    # -- state -------------------------------------------------------------------------------------------
+    def state(self) -> DaqState:
+        self.model.advance(self._now())
+        faults = self.instrument.faults
+        active = [name for name in ("silent", "wrong_identity", "garbage") if getattr(faults, name)]
+        active += ["overload"] if faults.overload else []
+        active += ["disconnect"] if self._disconnected else []
+        return DaqState(
+            temperatures_c=dict(self.model.temperatures_c),
+            sim_time_s=self.model.sim_time,
+            ln2_present=self.model.ln2_present,
+            lid_open=self.model.lid_open,
+            faults=tuple(active),
+            error_queue=tuple(self.instrument.errors),
+            scan_list=tuple(self.instrument.scan_list),
+            commands=self.instrument.commands,
+            identity_queries=self.instrument.identity_queries,
+            connections=self._tcp.connections if self._tcp is not None else 0,
+        )
+
+    def _now(self) -> float:
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return time.monotonic()
