@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from adapters.opcua.nodemap import NodeMap, load_node_map
-from gateway.config import STRICT, EquipmentConfig, data_file_path, resolve_path
+from gateway.config import STRICT, EquipmentConfig, data_file_path, existing_file
 
 
 def node_map_path(value: str, context: dict[str, Any] | None) -> Path:
@@ -20,11 +20,6 @@ def node_map_path(value: str, context: dict[str, Any] | None) -> Path:
     return data_file_path(value, context, "nodemaps")
 
 
-def _existing_file(value: Path, info: ValidationInfo) -> Path:
-    path = resolve_path(value, info)
-    if not path.is_file():
-        raise ValueError(f"file not found: {path}")
-    return path
 
 
 class OpcUaSecurity(BaseModel):
@@ -66,12 +61,12 @@ class OpcUaSecurity(BaseModel):
             )
         return data
 
-    _files = field_validator("client_certificate", "client_private_key", "password_file")(_existing_file)
+    _files = field_validator("client_certificate", "client_private_key", "password_file")(existing_file)
 
     @field_validator("trusted_server_certificates")
     @classmethod
     def _trusted_exist(cls, value: list[Path], info: ValidationInfo) -> list[Path]:
-        return [_existing_file(p, info) for p in value]
+        return [existing_file(p, info) for p in value]
 
     @model_validator(mode="after")
     def _consistent(self) -> OpcUaSecurity:

@@ -14,6 +14,7 @@ from gateway.config._models import (
     SiteBase,
     SupervisorConfig,
     data_file_path,
+    existing_file,
     resolve_path,
 )
 from gateway.config._sinks import BatchingConfig, RetryConfig, SinkConfig
@@ -37,6 +38,7 @@ __all__ = [
     "SupervisorConfig",
     "YamlDocument",
     "data_file_path",
+    "existing_file",
     "load_limit_table",
     "load_site",
     "load_yaml_model",

@@ -30,6 +30,16 @@ def resolve_path(value: Path, info: ValidationInfo) -> Path:
     return (Path(base) / value).resolve()
 
 
+def existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A file the site file names (a certificate, a secret): relative to the site file, and it must exist."""
+    if value is None:
+        return None
+    path = resolve_path(value, info)
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
 def data_file_path(value: str, context: dict[str, Any] | None, folder: str) -> Path:
     """Where a map named in a site file lives.
 

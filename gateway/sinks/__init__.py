@@ -15,6 +15,7 @@ from gateway.sinks.base import (
     SinkContext,
     SinkError,
     SinkPlugin,
+    SinkType,
     Verdict,
     WireRecord,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "SinkContext",
     "SinkError",
     "SinkPlugin",
+    "SinkType",
     "Verdict",
     "WireRecord",
 ]

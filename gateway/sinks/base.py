@@ -18,18 +18,18 @@ Delivery is at-least-once on the wire; receivers make it exactly-once by ``(gate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from gateway.config import BatchingConfig, RetryConfig, SinkConfig
-from gateway.errors import GatewayError
+from gateway.errors import ConfigError, GatewayError
 
 __all__ = [
     "BatchingConfig", "Outcome", "RetryConfig", "Sink", "SinkBatch", "SinkConfig", "SinkContext", "SinkError",
-    "SinkPlugin", "Verdict", "WireRecord",
+    "SinkPlugin", "SinkType", "Verdict", "WireRecord",
 ]
 
 #: One record as it goes on the wire: the journal's hashed payload members (every ProcessRecord field
@@ -131,3 +131,24 @@ class SinkPlugin(Protocol):
     config_model: type[SinkConfig]
 
     def create(self, config: Any, context: SinkContext) -> Sink: ...
+
+
+class SinkType:
+    """The usual :class:`SinkPlugin`: a type name, its config model, and the sink class built from both.
+
+    ``plugin = SinkType("http", HttpSinkConfig, HttpSink)`` is all a sink package exports.
+    """
+
+    def __init__(self, type_: str, config_model: type[SinkConfig], factory: Callable[[Any, SinkContext], Sink]) -> None:
+        self.type = type_
+        self.config_model = config_model
+        self._factory = factory
+
+    def create(self, config: Any, context: SinkContext) -> Sink:
+        """A new, unconnected sink."""
+        if not isinstance(config, self.config_model):
+            raise ConfigError(
+                f"sinks: {getattr(config, 'name', '?')}: type {getattr(config, 'type', '?')!r} "
+                f"is not served by the {self.type} sink"
+            )
+        return self._factory(config, context)

@@ -138,17 +138,17 @@ def test_a_plugin_that_fails_to_load_is_left_out_and_named_when_a_site_uses_it(
     def with_a_broken_one(group: str) -> list[EntryPoint]:
         found = list(real(group=group))
         if group == plugins.ADAPTER_GROUP:
-            found.append(EntryPoint("astm", "adapters.no_such_module:plugin", group))
+            found.append(EntryPoint("spectro", "adapters.no_such_module:plugin", group))
         return found
 
     monkeypatch.setattr(plugins, "entry_points", with_a_broken_one)
     monkeypatch.setattr(plugins, "_BROKEN", {})
     loaded = plugins._load(plugins.ADAPTER_GROUP, "kind")
-    assert "modbus" in loaded and "astm" not in loaded  # the others still load
+    assert "modbus" in loaded and "spectro" not in loaded  # the others still load
     site = tmp_path / "site.yaml"
-    site.write_text("gateway: {id: gw}\nequipment:\n  - {id: BA-1, class: culture_reader, kind: astm}\n")
+    site.write_text("gateway: {id: gw}\nequipment:\n  - {id: SP-1, class: spectrometer, kind: spectro}\n")
     with pytest.raises(ConfigError) as err:
         load_site(site, loaded)
     (problem,) = err.value.problems
-    assert f"{site}:3: equipment.0.kind: kind 'astm' is installed but failed to load (ModuleNotFoundError" in problem
+    assert f"{site}:3: equipment.0.kind: kind 'spectro' is installed but failed to load (ModuleNotFoundError" in problem
     assert "reinstall" in problem

@@ -1,18 +1,9 @@
 """File-drop sink: rotated JSONL or CSV files for an MES that collects files from a folder."""
 
-from gateway.sinks.base import SinkContext
+from gateway.sinks.base import SinkType
 from gateway.sinks.file.config import FileSinkConfig
 from gateway.sinks.file.sink import FileSink
 
-
-class _Plugin:
-    type = "file"
-    config_model = FileSinkConfig
-
-    def create(self, config: FileSinkConfig, context: SinkContext) -> FileSink:
-        return FileSink(config, context)
-
-
-plugin = _Plugin()
+plugin = SinkType("file", FileSinkConfig, FileSink)
 
 __all__ = ["FileSink", "FileSinkConfig", "plugin"]

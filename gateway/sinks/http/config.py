@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from gateway.config import resolve_path
+from gateway.config import existing_file, resolve_path
 from gateway.sinks.base import SinkConfig
 
 #: Headers the sink sets itself; a site file may not override them.
@@ -23,13 +23,6 @@ RESERVED_HEADERS = frozenset({"authorization", "content-type", "idempotency-key"
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
-    if value is None:
-        return None
-    path = resolve_path(value, info)
-    if not path.is_file():
-        raise ValueError(f"file not found: {path}")
-    return path
 
 
 class HttpSinkConfig(SinkConfig):
@@ -62,7 +55,7 @@ class HttpSinkConfig(SinkConfig):
     client_key: Path | None = Field(default=None, description="PEM private key of client_cert (needs client_cert)")
 
     _token_file = field_validator("bearer_token_file")(resolve_path)
-    _tls_files = field_validator("ca_file", "client_cert", "client_key")(_existing_file)
+    _tls_files = field_validator("ca_file", "client_cert", "client_key")(existing_file)
 
     @model_validator(mode="before")
     @classmethod

@@ -12,7 +12,6 @@ the MES answers ``duplicate`` for what it already has.
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ import orjson
 import structlog
 
 from gateway.sinks.base import Outcome, SinkBatch, SinkContext, SinkError, Verdict
+from gateway.sinks.credentials import error_reason, read_secret, tls_context
 from gateway.sinks.http.config import HttpSinkConfig
 
 log = structlog.get_logger(__name__)
@@ -121,17 +121,18 @@ class HttpSink:
             ) from exc
         except aiohttp.ClientConnectorCertificateError as exc:
             raise SinkError(
-                f"{self.name}: the MES certificate at {url} is not trusted ({_reason(exc.certificate_error)}): "
+                f"{self.name}: the MES certificate at {url} is not trusted ({error_reason(exc.certificate_error)}): "
                 "give the CA that signed it as ca_file"
             ) from exc
         except aiohttp.ClientSSLError as exc:
-            raise SinkError(f"{self.name}: TLS with the MES at {url} failed: {_reason(exc)}{self._mtls_hint}") from exc
+            reason = error_reason(exc)
+            raise SinkError(f"{self.name}: TLS with the MES at {url} failed: {reason}{self._mtls_hint}") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise SinkError(f"{self.name}: cannot connect to the MES at {url}: {_reason(exc.os_error)}") from exc
+            raise SinkError(f"{self.name}: cannot connect to the MES at {url}: {error_reason(exc.os_error)}") from exc
         except aiohttp.ClientError as exc:
             # With TLS 1.3 a server that wants a client certificate resets the connection after the handshake.
             raise SinkError(
-                f"{self.name}: request to the MES at {url} failed: {_reason(exc)}{self._mtls_hint}"
+                f"{self.name}: request to the MES at {url} failed: {error_reason(exc)}{self._mtls_hint}"
             ) from exc
 
     @property
@@ -193,48 +194,19 @@ class HttpSink:
 
     # -- credentials ---------------------------------------------------------------------------
     def _token(self) -> str | None:
-        if self.config.bearer_token_env is not None:
-            token = os.environ.get(self.config.bearer_token_env, "").strip()
-            if not token:
-                raise SinkError(
-                    f"{self.name}: environment variable {self.config.bearer_token_env} (bearer_token_env) "
-                    "is not set or empty: set it to the MES bearer token"
-                )
-            return token
-        if self.config.bearer_token_file is not None:
-            path = self.config.bearer_token_file
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise SinkError(f"{self.name}: cannot read bearer_token_file {path}: {_reason(exc)}") from exc
-            token = lines[0].strip() if lines else ""
-            if not token:
-                raise SinkError(f"{self.name}: bearer_token_file {path} is empty: put the token on its first line")
-            return token
-        return None
+        cfg = self.config
+        return read_secret(self.name, "the MES bearer token", env=cfg.bearer_token_env, env_field="bearer_token_env",
+                           file=cfg.bearer_token_file, file_field="bearer_token_file")
 
     def _ssl(self) -> ssl.SSLContext | bool:
         """The TLS context for https, True (aiohttp's default checks) for plain http."""
         cfg = self.config
         if not cfg.is_https:
             return True
-        try:
-            context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
-        except (OSError, ssl.SSLError) as exc:
-            raise SinkError(f"{self.name}: cannot load ca_file {cfg.ca_file}: {_reason(exc)}") from exc
         if not cfg.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
             self._log.warning("http_sink_tls_unverified", hint="verify_tls is false: for commissioning only")
-        if cfg.client_cert is not None and cfg.client_key is not None:
-            try:
-                context.load_cert_chain(cfg.client_cert, cfg.client_key)
-            except (OSError, ssl.SSLError) as exc:
-                raise SinkError(
-                    f"{self.name}: cannot load client_cert {cfg.client_cert} with client_key {cfg.client_key}: "
-                    f"{_reason(exc)}"
-                ) from exc
-        return context
+        return tls_context(self.name, ca_file=cfg.ca_file, client_cert=cfg.client_cert, client_key=cfg.client_key,
+                           verify=cfg.verify_tls)
 
 
 _ACCEPTED = Outcome.accepted()
@@ -253,16 +225,3 @@ def _excerpt(body: bytes) -> str:
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
 
 
-def _reason(exc: BaseException | None) -> str:
-    """An exception as a short phrase ("Connection refused"), never a multi-line repr."""
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        text = exc.verify_message
-    elif isinstance(exc, ssl.SSLError):
-        text = exc.reason or str(exc)
-    elif isinstance(exc, OSError) and exc.errno:
-        text = os.strerror(exc.errno)
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(str(text).split())

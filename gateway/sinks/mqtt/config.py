@@ -9,19 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from gateway.config import resolve_path
+from gateway.config import existing_file
 from gateway.sinks.base import SinkConfig
-
-
-def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
-    if value is None:
-        return None
-    path = resolve_path(value, info)
-    if not path.is_file():
-        raise ValueError(f"file not found: {path}")
-    return path
 
 
 class MqttSinkConfig(SinkConfig):
@@ -91,7 +82,7 @@ class MqttSinkConfig(SinkConfig):
                 raise ValueError("qos 0 can lose records (no acknowledgement from the broker): use qos 1 or 2")
         return data
 
-    _files = field_validator("password_file", "ca_file", "client_cert", "client_key")(_existing_file)
+    _files = field_validator("password_file", "ca_file", "client_cert", "client_key")(existing_file)
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSinkConfig:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import ssl
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -32,9 +30,9 @@ import aiomqtt
 import orjson
 import structlog
 
-from gateway.errors import ConfigError
 from gateway.records import utc_now
 from gateway.sinks.base import Outcome, SinkBatch, SinkContext, SinkError
+from gateway.sinks.credentials import read_secret, tls_context
 from gateway.sinks.mqtt.config import MqttSinkConfig
 from gateway.sinks.mqtt.topics import record_topic, status_topic
 
@@ -56,8 +54,6 @@ class MqttSink:
         self.client_id = config.client_id or f"cgt-gateway-{context.gateway_id}-{config.name}"
         self.broker = f"{config.host}:{config.port}"
         self.status_topic = status_topic(config.topic_prefix, context.gateway_id)
-        self._password = _password(config)
-        self._tls = _tls_context(config) if config.tls else None
         self._stack: AsyncExitStack | None = None
         self._client: aiomqtt.Client | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -74,6 +70,13 @@ class MqttSink:
         """Open a session and publish the birth message; SinkError with one line when that fails."""
         await self.close()
         cfg = self.config
+        password = read_secret(self.name, "the broker password", env=cfg.password_env, env_field="password_env",
+                               file=cfg.password_file, file_field="password_file")
+        tls = (
+            tls_context(self.name, ca_file=cfg.ca_file, client_cert=cfg.client_cert, client_key=cfg.client_key,
+                        verify=cfg.verify_tls)
+            if cfg.tls else None
+        )
         online_since = utc_now()
         will = aiomqtt.Will(
             self.status_topic,
@@ -86,13 +89,13 @@ class MqttSink:
             cfg.port,
             identifier=self.client_id,
             username=cfg.username,
-            password=self._password,
+            password=password,
             will=will,
             clean_session=True,
             keepalive=cfg.keepalive_s,
             timeout=cfg.connect_timeout_s,
             max_inflight_messages=cfg.max_inflight,
-            tls_context=self._tls,
+            tls_context=tls,
             logger=_CLIENT_LOG,
         )
         client.pending_calls_threshold = cfg.max_inflight + 10
@@ -296,32 +299,3 @@ def _status(status: str, gateway_id: str, time: datetime | None, **more: Any) ->
     return orjson.dumps(body, option=orjson.OPT_UTC_Z)
 
 
-def _password(config: MqttSinkConfig) -> str | None:
-    """Read once when the sink is built, so a missing secret stops the gateway at start with one line."""
-    where = f"sinks: {config.name}"
-    if config.password_env is not None:
-        value = os.environ.get(config.password_env)
-        if value is None:
-            raise ConfigError(f"{where}: environment variable {config.password_env} (password_env) is not set")
-        return value
-    if config.password_file is not None:
-        try:
-            return config.password_file.read_text(encoding="utf-8").splitlines()[0]
-        except (OSError, IndexError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{where}: cannot read the first line of password_file {config.password_file}") from exc
-    return None
-
-
-def _tls_context(config: MqttSinkConfig) -> ssl.SSLContext:
-    """The TLS settings, loaded when the sink is built so a bad certificate is one line at start."""
-    where = f"sinks: {config.name}"
-    try:
-        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-        if config.client_cert is not None and config.client_key is not None:
-            context.load_cert_chain(str(config.client_cert), str(config.client_key))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"{where}: cannot load the TLS certificates or key: {exc}") from exc
-    if not config.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from gateway.config import load_site
 from gateway.errors import ConfigError
-from gateway.sinks import SinkContext
+from gateway.sinks import SinkContext, SinkError
 from gateway.sinks.mqtt import MqttSink, MqttSinkConfig, plugin, record_topic, segment, status_topic
 
 SAMPLE = Path(__file__).resolve().parents[3] / "gateway" / "sinks" / "mqtt" / "sample.yaml"
@@ -73,20 +73,21 @@ def test_bad_entries_name_the_problem(fields: dict[str, object], message: str) -
         _config(**fields)
 
 
-def test_password_env_and_file_are_read_when_the_sink_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_missing_password_is_a_sink_failure_at_connect_not_a_stopped_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ctx = SinkContext(gateway_id="gw-suite-3")
     monkeypatch.delenv("CGT_TEST_MQTT_PASSWORD", raising=False)
-    with pytest.raises(ConfigError, match=r"environment variable CGT_TEST_MQTT_PASSWORD .* is not set"):
-        plugin.create(_config(username="gw", password_env="CGT_TEST_MQTT_PASSWORD"), ctx)
-    monkeypatch.setenv("CGT_TEST_MQTT_PASSWORD", "s3cret")
-    assert plugin.create(_config(username="gw", password_env="CGT_TEST_MQTT_PASSWORD"), ctx)._password == "s3cret"
+    sink = plugin.create(_config(username="gw", password_env="CGT_TEST_MQTT_PASSWORD"), ctx)  # builds fine
+    with pytest.raises(SinkError, match=r"^uns: environment variable CGT_TEST_MQTT_PASSWORD \(password_env\) is not"):
+        await sink.connect()
+    await sink.close()
 
     (tmp_path / "mqtt.pw").write_text("fromfile\n")
     entry = "  - {name: uns, type: mqtt, host: broker, username: gw, password_file: mqtt.pw}\n"
     loaded = load_site(_site(tmp_path, entry), {}, sink_types={"mqtt": plugin})
     (cfg,) = loaded.site.sinks
     assert cfg.password_file == tmp_path / "mqtt.pw"  # relative to the site file
-    assert plugin.create(cfg, ctx)._password == "fromfile"
 
 
 def test_the_sample_entries_load(tmp_path: Path) -> None:
