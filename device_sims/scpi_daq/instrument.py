@@ -115,8 +115,9 @@ class ScpiInstrument:
         if header == "*IDN?":
             self.identity_queries += 1
             if self.faults.wrong_identity:
-                i = self.identity
-                return f"{i.manufacturer},{i.model},{i.serial[:-1]}9-SWAPPED,{i.firmware}"
+                i = self.identity  # the same model, another unit: the swap a serial check exists for
+                other = i.serial[:-1] + ("2" if i.serial[-1:] != "2" else "3")
+                return f"{i.manufacturer},{i.model},{other},{i.firmware}"
             return self.identity.reply()
         if header == "*RST":
             self.reset()
