@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from tests.leaks import fail_on_leaked_tasks
+from tests.mosquitto import Mosquitto, start_mosquitto
 
 
 @pytest_asyncio.fixture
@@ -23,3 +26,13 @@ def _no_leaked_tasks(request: pytest.FixtureRequest) -> None:
     """Async tests get the leak check; sync tests have no loop to leak into."""
     if inspect.iscoroutinefunction(request.function):
         request.getfixturevalue("_task_leak_check")
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real Mosquitto broker of the test's own, configured as the MQTT sink's README asks of a site."""
+    broker = start_mosquitto(tmp_path / "mosquitto")
+    try:
+        yield broker
+    finally:
+        broker.stop()

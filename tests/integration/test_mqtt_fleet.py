@@ -12,13 +12,12 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.journal import JournalReader
-from tests.mosquitto import Mosquitto, start_mosquitto
+from tests.mosquitto import Mosquitto
 from tests.sinks.mqtt.support import consumer
 
 FLEET = ["gw-suite-1", "gw-suite-2", "gw-suite-3"]
@@ -45,15 +44,6 @@ def site_file(folder: Path, gateway_id: str, broker: Mosquitto, suite: int) -> P
         "     batch: {max_records: 200, max_age_s: 0.1}, retry: {initial_s: 0.1, max_s: 0.5}}\n"
     )
     return path
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = start_mosquitto(tmp_path / "mosquitto")
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.mark.slow

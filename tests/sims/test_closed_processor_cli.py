@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 from asyncua import Client
@@ -16,31 +11,22 @@ from asyncua import Client
 from device_sims.closed_processor import ClosedProcessorSim
 from device_sims.closed_processor.cli import main
 from gateway.errors import SimulatorError
+from tests.simcli import start_cli, stop_cli
 
 from .opcua_support import read
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 async def test_cli_json_line_then_sigterm_exits_0() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "device_sims.closed_processor.cli", "--json", "--time-scale", "600", "--seed", "1",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
+    proc, line = await start_cli("device_sims.closed_processor.cli", "--json", "--time-scale", "600", "--seed", "1")
     try:
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=15)
         info = json.loads(line)
         assert info["endpoint"] == f"opc.tcp://127.0.0.1:{info['port']}/cgt/closed-processor/"
         assert info["profile"] == "lads" and info["security"] == "none"
         async with Client(info["endpoint"], timeout=2) as client:
             assert await read(client, "DeviceSet/ClosedProcessor/DeviceState/CurrentState") == "Operating"
     finally:
-        if proc.returncode is None:
-            os.kill(proc.pid, signal.SIGTERM)  # only the process this test started
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=10)
-    assert stdout == b"", "the endpoint line is the only stdout output"
-    assert proc.returncode == 0, stderr.decode()
+        returncode, stderr = await stop_cli(proc)
+    assert returncode == 0, stderr.decode()
 
 
 def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import shutil
 import signal
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 from pymodbus import FramerType
@@ -19,37 +15,17 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from device_sims.particle_counter import ParticleCounterSim
 from device_sims.particle_counter.cli import main
 from gateway.errors import SimulatorError
+from tests.simcli import start_cli, stop_cli
 
 from .support import link_exists
 
-REPO = Path(__file__).resolve().parents[2]
+PC = "device_sims.particle_counter.cli"
 
 
-async def _start_cli(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "device_sims.particle_counter.cli", *args,
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=15)
-    except TimeoutError:
-        proc.kill()
-        await proc.communicate()
-        raise
-    return proc, line.decode().strip()
-
-
-async def _stop_cli(proc: asyncio.subprocess.Process, signum: int) -> tuple[int, bytes]:
-    os.kill(proc.pid, signum)  # only the process this test started
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=10)
-    assert stdout == b"", "the endpoint line is the only stdout output"
-    assert proc.returncode is not None
-    return proc.returncode, stderr
 
 
 async def test_cli_json_line_then_sigterm_exits_0() -> None:
-    proc, line = await _start_cli("--profile", "metone6000", "--port", "0", "--sample-time-s", "0.5", "--json")
+    proc, line = await start_cli(PC, "--profile", "metone6000", "--port", "0", "--sample-time-s", "0.5", "--json")
     try:
         info = json.loads(line)
         assert info["profile"] == "metone6000" and info["unit_ids"] == [1]
@@ -61,13 +37,15 @@ async def test_cli_json_line_then_sigterm_exits_0() -> None:
         finally:
             client.close()
     finally:
-        returncode, stderr = await _stop_cli(proc, signal.SIGTERM)
+        returncode, stderr = await stop_cli(proc, signal.SIGTERM)
     assert returncode == 0, stderr.decode()
 
 
 @pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
 async def test_cli_rtu_line_with_two_units_then_sigint_exits_0() -> None:
-    proc, line = await _start_cli("--profile", "lighthouse", "--transport", "rtu", "--unit-id", "1", "--unit-id", "2")
+    proc, line = await start_cli(
+        PC, "--profile", "lighthouse", "--transport", "rtu", "--unit-id", "1", "--unit-id", "2"
+    )
     try:
         match = re.fullmatch(
             r"particle-counter lighthouse listening on rtu://(\S+) \(units 1, 2\); Ctrl-C to stop", line
@@ -82,7 +60,7 @@ async def test_cli_rtu_line_with_two_units_then_sigint_exits_0() -> None:
         finally:
             client.close()
     finally:
-        returncode, stderr = await _stop_cli(proc, signal.SIGINT)
+        returncode, stderr = await stop_cli(proc, signal.SIGINT)
     assert returncode == 0, stderr.decode()
     assert not link_exists(match[1])  # socat and its links are gone
 

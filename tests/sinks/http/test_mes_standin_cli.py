@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -15,33 +14,13 @@ import pytest
 
 from device_sims.mes.cli import main
 from gateway.sinks import SinkError
+from tests.simcli import REPO, start_cli, stop_cli
 
 from .support import GATEWAY_ID, MakeRecords, MakeSink, batch_of, connected
 
-REPO = Path(__file__).resolve().parents[3]
+MES = "device_sims.mes.cli"
 
 
-async def _start_cli(*args: str, env: dict[str, str] | None = None) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "device_sims.mes.cli", *args,
-        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=15)
-    except TimeoutError:
-        proc.kill()
-        await proc.communicate()
-        raise
-    return proc, line.decode().strip()
-
-
-async def _stop_cli(proc: asyncio.subprocess.Process) -> tuple[int, bytes]:
-    os.kill(proc.pid, signal.SIGTERM)  # only the process this test started
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=10)
-    assert stdout == b"", "the endpoint line is the only stdout output"
-    assert proc.returncode is not None
-    return proc.returncode, stderr
 
 
 async def test_cli_takes_batches_with_a_token_from_the_environment_and_exits_0_on_sigterm(
@@ -50,8 +29,8 @@ async def test_cli_takes_batches_with_a_token_from_the_environment_and_exits_0_o
     records = await make_records(5)
     jsonl = tmp_path / "received.jsonl"
     env = {**os.environ, "CLI_MES_TOKEN": "s3cret"}
-    proc, line = await _start_cli(
-        "--port", "0", "--token-env", "CLI_MES_TOKEN", "--jsonl", str(jsonl), "--json", env=env
+    proc, line = await start_cli(
+        MES, "--port", "0", "--token-env", "CLI_MES_TOKEN", "--jsonl", str(jsonl), "--json", env=env
     )
     try:
         info = json.loads(line)
@@ -70,19 +49,19 @@ async def test_cli_takes_batches_with_a_token_from_the_environment_and_exits_0_o
         assert (state["stored"], state["received"], state["duplicates"]) == (5, 8, 3)
         assert state["gateways"] == [GATEWAY_ID]
     finally:
-        returncode, stderr = await _stop_cli(proc)
+        returncode, stderr = await stop_cli(proc)
     assert returncode == 0, stderr.decode()
     lines = jsonl.read_bytes().splitlines()
     assert [orjson.loads(x) for x in lines] == records  # each record once, in order, as received
 
 
 async def test_cli_human_line_and_a_missing_token_variable_exits_2() -> None:
-    proc, line = await _start_cli("--path", "/api/records")
+    proc, line = await start_cli(MES, "--path", "/api/records")
     try:
         assert line.startswith("mes stand-in listening on http://127.0.0.1:")
         assert line.endswith("/api/records (no token); Ctrl-C to stop")
     finally:
-        returncode, _ = await _stop_cli(proc)
+        returncode, _ = await stop_cli(proc)
     assert returncode == 0
     env = {k: v for k, v in os.environ.items() if k != "CLI_MES_UNSET"}
     proc = await asyncio.create_subprocess_exec(

@@ -7,7 +7,6 @@ forwarder hands them to a sink.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,7 @@ import pytest
 
 from gateway.journal import Journal, JournalReader
 from gateway.records import RecordDraft
-from tests.mosquitto import Mosquitto, start_mosquitto
 from tests.sinks.mqtt.support import GATEWAY_ID, WireRecords, draft
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = start_mosquitto(tmp_path / "mosquitto")
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
