@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test lint bench system-deps clean help
+.PHONY: demo test lint bench bench-drain system-deps clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,7 +29,7 @@ system-deps:  ## install what the tests need from the OS (socat for RTU over a p
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends mosquitto >/dev/null && \
 	  { ! command -v systemctl >/dev/null 2>&1 || $(SUDO) systemctl disable --now mosquitto >/dev/null 2>&1 || true; }; }
 
-demo: $(STAMP)  ## run the gateway against simulated particle counters, printing records live
+demo: $(STAMP)  ## run the gateway against simulated equipment, printing records live
 	$(BIN)/cgt-gateway run -c config/demo.yaml --show
 
 test: $(STAMP) system-deps  ## the whole suite: layer contracts, then tests
@@ -42,6 +42,9 @@ lint: $(STAMP)  ## style and layer checks
 
 bench: $(STAMP)  ## ingest benchmark (quick)
 	$(BIN)/python bench/ingest.py --quick
+
+bench-drain: $(STAMP) system-deps  ## backlog drain rate of the HTTP and MQTT sinks (quick)
+	$(BIN)/python bench/drain.py --quick
 
 clean:  ## remove the virtualenv and demo data
 	rm -rf $(VENV) data
