@@ -107,6 +107,7 @@ class ScpiDaqSim:
         self._tcp: TcpLink | None = None
         self._pty: PtyLink | None = None
         self._disconnected = False
+        self._bound_port: int | None = None
         self._scenario = parse_scenario(scenario)
         self._scenario_task: asyncio.Task[None] | None = None
         self._log = log.bind(transport=transport, serial=serial)
@@ -118,8 +119,8 @@ class ScpiDaqSim:
 
     @property
     def port(self) -> int | None:
-        """The TCP port bound (kept across a disconnect and restore), or None for a pty."""
-        return self._tcp.port if self._tcp is not None else None
+        """The TCP port bound (kept across a disconnect and restore, and after stop), or None for a pty."""
+        return self._bound_port
 
     @property
     def serial_path(self) -> str | None:
@@ -148,8 +149,9 @@ class ScpiDaqSim:
             raise RuntimeError("the simulator is already running")
         self.model.start = self._now()
         if self.transport == "tcp":
-            self._tcp = TcpLink(self.instrument.handle, self._host, self._requested_port)
-            await self._tcp.start()
+            tcp = TcpLink(self.instrument.handle, self._host, self._bound_port or self._requested_port)
+            await tcp.start()
+            self._tcp, self._bound_port = tcp, tcp.port
         else:
             self._pty = PtyLink(self.instrument.handle)
             await self._pty.start()
