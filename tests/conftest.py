@@ -1,4 +1,4 @@
-"""Suite-wide fixtures: no test may leave asyncio tasks running."""
+"""Suite-wide fixtures: no test may leave asyncio tasks running; a real Mosquitto; a site PKI."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest_asyncio
 
 from tests.leaks import fail_on_leaked_tasks
 from tests.mosquitto import Mosquitto, start_mosquitto
+from tests.pki import Pki, make_pki
 
 
 @pytest_asyncio.fixture
@@ -36,3 +37,9 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A site CA (unknown to the system trust store) with a server certificate for 127.0.0.1 and a client one."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
