@@ -9,6 +9,11 @@ The config is the one the MQTT sink's README asks a site for, so the tests see w
   queued messages survive a broker restart (a clean stop saves them all).
 * ``set_tcp_nodelay true``: acknowledgements leave at once instead of waiting on Nagle's algorithm.
 
+``listener_options`` adds lines to the listener (TLS: ``cafile``, ``certfile``, ``keyfile``,
+``require_certificate true``, ``use_identity_as_username true``) and to the security settings
+(``allow_anonymous false``, ``password_file``: global in mosquitto 2.0 without ``per_listener_settings``,
+which is all one listener needs). An ``allow_anonymous`` line among them replaces the default ``true``.
+
 Only the process this helper started is ever signalled.
 """
 
@@ -21,11 +26,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 INSTALL_HINT = "mosquitto is not installed: run `make test` (it installs mosquitto)"
+PASSWD_HINT = "mosquitto_passwd is not installed: run `make test` (it installs mosquitto, which ships it)"
 
 
 def mosquitto_binary() -> str | None:
@@ -48,7 +55,9 @@ def free_port() -> int:
 class Mosquitto:
     """``start()`` / ``stop()`` / ``restart()`` one broker on 127.0.0.1, keeping its port across restarts."""
 
-    def __init__(self, folder: Path, binary: str, port: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, binary: str, port: int | None = None, listener_options: Sequence[str] = ()
+    ) -> None:
         self.folder = folder
         self.binary = binary
         self.host = "127.0.0.1"
@@ -58,11 +67,14 @@ class Mosquitto:
         self.data = folder / "data"
         self.process: subprocess.Popen[bytes] | None = None
         self.data.mkdir(parents=True, exist_ok=True)
+        options = [line.strip() for line in listener_options]
+        anonymous = [] if any(line.split()[:1] == ["allow_anonymous"] for line in options) else ["allow_anonymous true"]
         self.conf.write_text(
             "\n".join(
                 [
                     f"listener {self.port} {self.host}",
-                    "allow_anonymous true",
+                    *options,
+                    *anonymous,
                     "max_queued_messages 0",
                     "persistence true",
                     f"persistence_location {self.data}/",
@@ -145,11 +157,28 @@ class Mosquitto:
             return ""
 
 
-def start_mosquitto(folder: Path) -> Mosquitto:
+def start_mosquitto(folder: Path, listener_options: Sequence[str] = ()) -> Mosquitto:
     """A started broker; fails (never skips) when mosquitto is missing: CI installs it."""
     binary = mosquitto_binary()
     if binary is None:
         pytest.fail(INSTALL_HINT, pytrace=False)
-    broker = Mosquitto(folder, binary)
+    broker = Mosquitto(folder, binary, listener_options=listener_options)
     broker.start()
     return broker
+
+
+def password_file(path: Path, users: dict[str, str]) -> Path:
+    """A Mosquitto password file (hashed by ``mosquitto_passwd``) for ``users``; fails when the tool is missing."""
+    tool = shutil.which("mosquitto_passwd") or next(
+        (c for c in ("/usr/bin/mosquitto_passwd", "/usr/local/bin/mosquitto_passwd") if os.access(c, os.X_OK)), None
+    )
+    if tool is None:
+        pytest.fail(PASSWD_HINT, pytrace=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    for user, secret in users.items():
+        create = [] if path.exists() else ["-c"]
+        done = subprocess.run([tool, "-b", *create, str(path), user, secret], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"mosquitto_passwd failed for {user}: {(done.stderr or done.stdout).strip()}")
+    return path
