@@ -4,7 +4,8 @@ One file, WAL mode. ``meta`` says which gateway the journal belongs to and which
 ``records`` is the chain (``payload`` and ``hash`` are the truth, the other columns are copies of
 payload members kept for indexed reads and checked by verify); ``cursors`` holds one position per
 sink; ``dead_letters`` the records a sink's receiver refused for good (kept until someone decides);
-``audit`` the gateway's own hash-chained trail of what it did (a refusal, a prune). When retention
+``audit`` the hash-chained trail of who did what and why (a binding, a refusal, a prune);
+``resolutions`` the alarms acknowledged and identity exceptions resolved, by whom and why. When retention
 pruned the oldest records, meta ``pruned_through_seq`` / ``pruned_through_hash`` say where the chain
 now starts. Schema changes bump :data:`JOURNAL_SCHEMA_VERSION` and add a migration here.
 """
@@ -22,7 +23,7 @@ from gateway.journal._chain import GENESIS_HASH
 from gateway.records import utc_now
 
 #: Version of the file layout below (not of the record, which has its own ``schema_version``).
-JOURNAL_SCHEMA_VERSION = 2
+JOURNAL_SCHEMA_VERSION = 3
 
 #: ``PRAGMA application_id``: "CGTJ", so tools can tell a journal from another SQLite file.
 APPLICATION_ID = 0x4347544A
@@ -45,14 +46,22 @@ _DDL = (
     "CREATE TABLE cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL) WITHOUT ROWID",
 )
 
-#: Added in schema version 2 (a version 1 file gets them on its first open by a writer).
-_DDL_V2 = (
-    "CREATE TABLE dead_letters ("
-    " sink TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL,"
-    " PRIMARY KEY (sink, seq)) WITHOUT ROWID",
-    "CREATE TABLE audit (id INTEGER PRIMARY KEY, time TEXT NOT NULL, action TEXT NOT NULL,"
-    " payload BLOB NOT NULL, hash TEXT NOT NULL)",
-)
+#: What each schema version added; an older file gets the rest on its first open by a writer.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "CREATE TABLE dead_letters ("
+        " sink TEXT NOT NULL, seq INTEGER NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL,"
+        " PRIMARY KEY (sink, seq)) WITHOUT ROWID",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, time TEXT NOT NULL, action TEXT NOT NULL,"
+        " payload BLOB NOT NULL, hash TEXT NOT NULL)",
+    ),
+    3: (
+        # alarms acknowledged and identity exceptions resolved: a person closes a flagged record with a reason
+        "CREATE TABLE resolutions (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, actor TEXT NOT NULL,"
+        " time TEXT NOT NULL, reason TEXT NOT NULL)",
+        "CREATE INDEX records_parameter ON records (parameter, seq)",
+    ),
+}
 
 INSERT_RECORD = (
     "INSERT INTO records (seq, gateway_time, equipment_id, parameter, payload, raw, hash)"
@@ -182,7 +191,7 @@ def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) 
             others = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if others:
                 raise JournalError(f"{path}: an SQLite file that is not a cgt-gateway journal; choose another path")
-            for statement in (*_DDL, *_DDL_V2):
+            for statement in (*_DDL, *(sql for version in sorted(_MIGRATIONS) for sql in _MIGRATIONS[version])):
                 conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -195,9 +204,11 @@ def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) 
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         else:
             check_version(meta, path)
-            if meta["schema_version"] == "1":
-                for statement in _DDL_V2:
+            found = int(meta["schema_version"])
+            for version in range(found + 1, JOURNAL_SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
                     conn.execute(statement)
+            if found < JOURNAL_SCHEMA_VERSION:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(JOURNAL_SCHEMA_VERSION),))
             owner = meta.get("gateway_id")
             if owner != gateway_id:

@@ -8,6 +8,7 @@ continues from what is on disk: a failed transaction leaves no gap and no fork, 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -77,12 +78,19 @@ class WriterStore:
             self._conn.close()
             self._conn = None
 
-    def commit(self, entries: list[list[Prepared]], expected: Head | None) -> BatchOutcome:
+    def commit(
+        self,
+        entries: list[list[Prepared]],
+        expected: Head | None,
+        audits: Sequence[Sequence[AuditEntry]] = (),
+    ) -> BatchOutcome:
         """Number, hash and durably insert the entries (one per append call) in one transaction.
 
         ``expected`` is the head the writer last saw; if the file's head differs, another process
         wrote to the journal and the transaction is refused (the next one continues from the file).
         An entry whose body cannot be encoded fails alone with ValueError and takes no seq.
+        ``audits`` (one list per entry) go into the audit trail in the same transaction, each with
+        the ``first_seq`` of its entry's records in its detail.
         """
         conn = self._connection()
         outcome = BatchOutcome()
@@ -101,6 +109,14 @@ class WriterStore:
                 )
             intended = self._number(entries, head, rows, outcome.results)
             conn.executemany(_schema.INSERT_RECORD, rows)
+            trail = [
+                dataclasses.replace(entry, detail={**entry.detail, "first_seq": result.first_seq})
+                for result, entry_audits in zip(outcome.results, audits, strict=False)
+                if isinstance(result, EntryCommitted)
+                for entry in entry_audits
+            ]
+            if trail:
+                append_entries(conn, trail)
             conn.execute("COMMIT")
         except (sqlite3.Error, JournalError) as exc:
             return self._failed(conn, exc, outcome, len(rows), intended)

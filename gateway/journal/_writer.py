@@ -52,6 +52,7 @@ class _Pending:
     drafts: list[RecordDraft]
     items: list[Prepared]
     future: asyncio.Future[Committed] = field(repr=False)
+    audit: tuple[AuditEntry, ...] = ()
 
 
 class Journal:
@@ -198,12 +199,15 @@ class Journal:
             if not self._writer.cancelled() and self._writer.exception() is not None:
                 raise JournalError(f"{self._path}: the journal writer failed") from self._writer.exception()
 
-    async def append(self, items: Sequence[tuple[RecordDraft, bytes | None]]) -> Committed:
+    async def append(
+        self, items: Sequence[tuple[RecordDraft, bytes | None]], *, audit: Sequence[AuditEntry] = ()
+    ) -> Committed:
         """Commit drafts with their raw wire bytes; return once the transaction holding them is durable.
 
-        All items of one call go into one transaction, numbered consecutively. Raises ValueError
-        (before anything is queued) for a draft the journal cannot hold, JournalError when the
-        journal is not open or the transaction failed (then none of the items took a seq).
+        All items of one call go into one transaction, numbered consecutively, with ``audit``
+        entries describing them (a binding, an acknowledgement) in the same transaction. Raises
+        ValueError (before anything is queued) for a draft the journal cannot hold, JournalError
+        when the journal is not open or the transaction failed (then none of the items took a seq).
         """
         self._check_open()
         drafts: list[RecordDraft] = []
@@ -214,7 +218,7 @@ class Journal:
             drafts.append(draft)
         if not drafts:
             return Committed(self._gateway_id, (), self._head[0] + 1, self._head[1], ())
-        pending = _Pending(drafts, prepared, asyncio.get_running_loop().create_future())
+        pending = _Pending(drafts, prepared, asyncio.get_running_loop().create_future(), tuple(audit))
         if self._waiting or not self._has_room(len(drafts)):
             self._waiting.append(pending)
         else:
@@ -327,7 +331,11 @@ class Journal:
                     continue
                 self._in_flight = self._take_batch()
                 outcome = await loop.run_in_executor(
-                    self._executor, self._store.commit, [p.items for p in self._in_flight], self._expected
+                    self._executor,
+                    self._store.commit,
+                    [p.items for p in self._in_flight],
+                    self._expected,
+                    [p.audit for p in self._in_flight],
                 )
                 self._settle(self._in_flight, outcome)
                 self._in_flight = []
