@@ -116,7 +116,7 @@ class AstmAdapter:
                 self._transfer_ended(action, now)
             elif isinstance(action, LinkEvent):
                 self._events.append(action)
-                self._log.debug("link event", event=action.name, detail=action.detail)
+                self._log.debug("link event", link_event=action.name, detail=action.detail)
             elif isinstance(action, SendResult):
                 self._log.info("query sent" if action.ok else "query not sent", detail=action.detail)
                 if not action.ok:
