@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -28,7 +29,9 @@ from typing import Any
 
 import aiomqtt
 import orjson
+import paho.mqtt.client as paho_mqtt
 import structlog
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.records import utc_now
 from gateway.sinks.base import Outcome, SinkBatch, SinkContext, SinkError
@@ -101,7 +104,10 @@ class MqttSink:
         client.pending_calls_threshold = cfg.max_inflight + 10
         stack = AsyncExitStack()
         try:
-            await stack.enter_async_context(client)
+            await _open(stack, client)
+        except _ClosedBeforeConnack as exc:
+            await _abandon(client)
+            raise SinkError(self._closed_before_connack(exc.reason)) from exc
         except aiomqtt.MqttError as exc:
             await _abandon(client)
             raise SinkError(self._connect_failure(exc)) from exc
@@ -260,8 +266,17 @@ class MqttSink:
 
     def _connect_failure(self, exc: aiomqtt.MqttError) -> str:
         text = str(exc)
+        if "CERTIFICATE_VERIFY_FAILED" in text:  # aiomqtt keeps only the text of the ssl error
+            reason = _ssl_text(text.partition("certificate verify failed:")[2] or text).rstrip(".")
+            hint = "connect by a name the certificate holds" if "mismatch" in reason else "give its CA as ca_file"
+            return f"MQTT broker {self.broker}: its certificate is not trusted ({reason}): {hint}"
         if isinstance(exc, aiomqtt.MqttCodeError):
-            hint = "check username and password_env/password_file, and client_id is not used twice"
+            code = exc.rc.value if isinstance(exc.rc, ReasonCode) else exc.rc
+            hint = {
+                133: "check client_id: the broker refuses it",
+                134: "check username and password_env/password_file",
+                135: "check username and password_env/password_file, and that the broker lets this user connect",
+            }.get(code, "see the broker's log for why")
             return f"MQTT broker {self.broker} refused the connection: {text} ({hint})"
         if text == "Operation timed out":
             return (
@@ -270,7 +285,70 @@ class MqttSink:
             )
         if "refused" in text.lower():
             return f"MQTT broker {self.broker} refused the connection: {text} (is it running and listening there?)"
-        return f"MQTT broker {self.broker} cannot be reached: {text} (check host, port, tls and the network)"
+        return f"MQTT broker {self.broker} cannot be reached: {_ssl_text(text)} (check host, port, tls and the network)"
+
+    def _closed_before_connack(self, reason: str) -> str:
+        cfg = self.config
+        if not cfg.tls:
+            hint = " (is it an MQTT port? if it expects TLS, set tls: true)"
+        elif cfg.client_cert is None:
+            hint = " (if the broker requires mutual TLS, give client_cert and client_key)"
+        else:
+            hint = " (is client_cert signed by a CA the broker trusts?)"
+        return f"MQTT broker {self.broker} closed the connection before accepting it: {reason}{hint}"
+
+
+class _ClosedBeforeConnack(aiomqtt.MqttError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _open(stack: AsyncExitStack, client: aiomqtt.Client) -> None:
+    """Enter the client; fail as soon as the broker drops the connection before its CONNACK.
+
+    aiomqtt ignores a disconnect before CONNACK and waits out the whole timeout. With TLS 1.3 that is
+    how a broker refuses a missing client certificate: its alert comes after the handshake, and paho
+    only logs it. So paho's disconnect callback ends the wait, and its last error log gives the reason.
+    """
+    loop = asyncio.get_running_loop()
+    paho = client._client  # private: aiomqtt 2.5 has no public way
+    dropped: asyncio.Future[None] = loop.create_future()
+    errors: list[str] = []
+    aiomqtt_on_disconnect = paho.on_disconnect
+
+    def mark_dropped() -> None:
+        if not dropped.done():
+            dropped.set_result(None)
+
+    def on_disconnect(*args: Any) -> None:
+        loop.call_soon_threadsafe(mark_dropped)
+        aiomqtt_on_disconnect(*args)
+
+    def on_log(_client: object, _userdata: object, level: int, text: str) -> None:
+        if level == paho_mqtt.MQTT_LOG_ERR:
+            errors.append(text)
+
+    paho.on_disconnect, paho.on_log = on_disconnect, on_log
+    enter = asyncio.ensure_future(stack.enter_async_context(client))
+    try:
+        await asyncio.wait({enter, dropped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        paho.on_disconnect, paho.on_log = aiomqtt_on_disconnect, None
+        if not enter.done():
+            enter.cancel()
+            await asyncio.gather(enter, return_exceptions=True)
+    if not enter.cancelled():
+        enter.result()  # connected, or aiomqtt's own error
+        return
+    reason = errors[-1].removeprefix("failed to receive on socket: ") if errors else "no reason given"
+    raise _ClosedBeforeConnack(_ssl_text(reason))
+
+
+def _ssl_text(text: str) -> str:
+    """``[SSL: X] reason (_ssl.c:1006)`` or ``[Errno 104] reason`` as just the reason."""
+    text = re.sub(r"^\[(SSL: [A-Z0-9_]+|Errno \d+)\]\s*", "", text.strip())
+    return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", text).strip()
 
 
 async def _abandon(client: aiomqtt.Client) -> None:
