@@ -67,6 +67,7 @@ class SimState:
     sim_time: datetime
     bottles: dict[str, dict[str, Any]]
     pending: int
+    line_up: bool
     messages_sent: int = 0
     frames_sent: int = 0
     retransmissions: int = 0
@@ -262,7 +263,7 @@ class BactAlertSim:
             for b in self.bottles
         }
         counters = {k: v for k, v in vars(c).items() if k != "sent"}
-        return SimState(self.sim_now(), bottles, len(self._outbox), sent=tuple(c.sent), **counters)
+        return SimState(self.sim_now(), bottles, len(self._outbox), self._endpoint.up, sent=tuple(c.sent), **counters)
 
     def sim_now(self) -> datetime:
         try:
