@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from gateway.config import EquipmentConfig
+from gateway.identity.attribution import Attribution
 from gateway.limits import ALARM_VALUES, LimitMonitor, ParticleLimits
 from gateway.monitors import RecordMonitor
 from gateway.normalise import Normalised, kind_of, normalise_readings
@@ -37,11 +38,14 @@ class EquipmentPipeline:
         config_hash: str,
         limits: ParticleLimits | None = None,
         monitors: Sequence[RecordMonitor] = (),
+        attribution: Attribution | None = None,
     ) -> None:
         self.equipment = equipment
         self.device_map = device_map
         self.monitor = LimitMonitor(limits) if limits is not None else None
         self.monitors = list(monitors)
+        #: The chain of identity: which lot each record belongs to (None: the device's own context only).
+        self.attribution = attribution
         self._base: dict[str, Any] = {
             "equipment_id": equipment.id,
             "equipment_class": equipment.equipment_class,
@@ -64,7 +68,6 @@ class EquipmentPipeline:
         rows: list[dict[str, Any]] = []
         raws: list[bytes | None] = []
         gateway_time = batch.readings[0].gateway_time if batch.readings else None
-        context = {"lot_id": batch.lot_id, "process_step": batch.process_step}
         for name, detail in batch.events:
             rows.append(self._event("device_event", name, detail, gateway_time or utc_now(), None))
             raws.append(None)
@@ -91,10 +94,19 @@ class EquipmentPipeline:
             for derived in monitor.observe(rows):
                 rows.append(self._monitored(derived))
                 raws.append(None)
-        if batch.lot_id is not None or batch.process_step is not None:
-            for row in rows:
-                row.update(context)
+        for exception in self._attribute(rows, batch.lot_id, batch.process_step):
+            rows.append(exception)
+            raws.append(None)
         return list(zip(_DRAFTS.validate_python(rows), raws, strict=True))
+
+    def _attribute(self, rows: list[dict[str, Any]], lot_id: str | None, step: str | None) -> list[dict[str, Any]]:
+        """Lot context on every row (the binding at its moment, or the device's); exception rows to add."""
+        if self.attribution is not None:
+            return [self._monitored(e) for e in self.attribution.apply(rows, lot_id, step)]
+        if lot_id is not None or step is not None:
+            for row in rows:
+                row.update(lot_id=lot_id, process_step=step)
+        return []
 
     def _monitored(self, derived: dict[str, Any]) -> dict[str, Any]:
         """A monitor's row completed with this equipment's identity and the defaults it may leave out."""
@@ -119,10 +131,13 @@ class EquipmentPipeline:
                 "gateway_time": at,
                 "detail": detail,
             })
+        self._attribute(rows, None, None)
         return [(d, None) for d in _DRAFTS.validate_python(rows)]
 
     def communication_restored(self, detail: str, at: datetime) -> list[Entry]:
-        return [(d, None) for d in _DRAFTS.validate_python([self._event("communication", "restored", detail, at)])]
+        rows = [self._event("communication", "restored", detail, at)]
+        self._attribute(rows, None, None)
+        return [(d, None) for d in _DRAFTS.validate_python(rows)]
 
     def _row(self, item: Normalised) -> dict[str, Any]:
         """A record of a point, as normalised."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
@@ -19,7 +20,8 @@ from gateway.adapter import Adapter, PollingAdapter, SharedResources
 from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
 from gateway.errors import CommunicationError, ConfigError, JournalError
 from gateway.housekeeping import Housekeeper
-from gateway.journal import Journal
+from gateway.identity import Attribution, BindingBook, Identity
+from gateway.journal import AuditEntry, Journal, JournalReader
 from gateway.limits import resolve_limits
 from gateway.pipeline import Entry, EquipmentPipeline
 from gateway.plugins import adapter_plugins, sink_plugins
@@ -97,6 +99,7 @@ class RunningGateway:
     supervisors: list[DeviceSupervisor]
     forwarders: list[Forwarder]
     housekeeper: Housekeeper
+    identity: Identity
 
 
 async def run_gateway(
@@ -127,6 +130,7 @@ async def run_gateway(
         min_free_bytes=int(site.journal.min_free_mb * 1e6),
     ) as journal:
         first_seq = journal.last_seq
+        identity = await _start_identity(loaded, journal, pipelines.values())
         async with SharedResources() as resources:
             running = RunningGateway(
                 journal,
@@ -144,6 +148,7 @@ async def run_gateway(
                 ],
                 forwarders=_forwarders(loaded, journal),
                 housekeeper=Housekeeper(journal, site.journal, [s.name for s in site.sinks], loaded.config_hash),
+                identity=identity,
             )
             if on_started is not None:
                 on_started(running)
@@ -160,7 +165,34 @@ async def run_gateway(
                 for task in upkeep:
                     task.cancel()
         last = journal.last_seq
+        await journal.audit(AuditEntry("gateway.stopped", f"gateway {site.gateway.id}", None, {"last_seq": last}))
     return RunSummary(records=last - first_seq, last_seq=last, journal_path=site.journal.path)
+
+
+async def _start_identity(
+    loaded: LoadedSite, journal: Journal, pipelines: Iterable[EquipmentPipeline]
+) -> Identity:
+    """Rebuild the bindings from the audit trail, audit the start (and a changed config), attribute records."""
+    trail = await asyncio.to_thread(_read_audit, journal.path)
+    book = BindingBook.from_audit(trail)
+    started = [e for e in trail if e.get("action") == "gateway.started"]
+    previous = started[-1]["detail"].get("config_hash") if started else None
+    detail = {"config_hash": loaded.config_hash, "site_file": str(loaded.path), "last_seq": journal.last_seq}
+    entries = [AuditEntry("gateway.started", f"gateway {loaded.site.gateway.id}", None, detail)]
+    if previous is not None and previous != loaded.config_hash:
+        entries.insert(0, AuditEntry("config.changed", str(loaded.path), "detected at start-up by config hash",
+                                     {"old": previous, "new": loaded.config_hash}))
+        log.warning("site configuration changed since the last start", old=previous[:16], new=loaded.config_hash[:16])
+    await journal.audit(*entries)
+    for pipeline in pipelines:
+        pipeline.attribution = Attribution(pipeline.equipment.id, book, pipeline.equipment.identity)
+    equipment = {eq.id: (eq.equipment_class, eq.isa95) for eq in loaded.equipment}
+    return Identity(journal, book, equipment, loaded.config_hash)
+
+
+def _read_audit(path: Path) -> list[dict[str, Any]]:
+    with JournalReader(path) as reader:
+        return reader.audit()
 
 
 def _forwarders(loaded: LoadedSite, journal: Journal) -> list[Forwarder]:

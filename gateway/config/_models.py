@@ -95,6 +95,13 @@ class EquipmentConfig(BaseModel):
     particle_limits: ParticleLimitsConfig | None = Field(
         default=None, description="limits to evaluate on a particle counter's concentrations"
     )
+    identity: Literal["equipment", "specimen"] = Field(
+        default="equipment",
+        description=(
+            "equipment: records belong to the lot bound to this equipment; specimen: each result names its "
+            "own lot (a culture reader), checked against the lots bound anywhere"
+        ),
+    )
 
 
 class GatewaySection(BaseModel):

@@ -22,7 +22,7 @@ from gateway.journal._audit import AuditEntry
 from gateway.journal._chain import GENESIS_HASH, record_hash
 from gateway.journal._committed import Committed, JournalStats
 from gateway.journal._export import JournalSource, csv_columns, csv_row, export_csv, export_jsonl
-from gateway.journal._reader import DeadLetter, JournalReader
+from gateway.journal._reader import DeadLetter, JournalReader, Resolution
 from gateway.journal._schema import JOURNAL_SCHEMA_VERSION, Synchronous
 from gateway.journal._verify import VerifyReport, verify
 from gateway.journal._writer import Journal
@@ -37,6 +37,7 @@ __all__ = [
     "JournalReader",
     "JournalSource",
     "JournalStats",
+    "Resolution",
     "Synchronous",
     "VerifyReport",
     "csv_columns",

@@ -31,6 +31,16 @@ Row = tuple[int, bytes, bytes | None, str]
 _FETCH = 512
 
 
+class Resolution(NamedTuple):
+    """A flagged record closed by a person: an alarm acknowledged or an identity exception resolved."""
+
+    seq: int
+    kind: str
+    actor: str
+    time: str
+    reason: str
+
+
 class DeadLetter(NamedTuple):
     """A record sink ``sink`` could not deliver because its receiver refused it for good."""
 
@@ -125,6 +135,22 @@ class JournalReader:
             " ON r.seq = m.seq ORDER BY r.seq"
         )
         return self._query(lambda: self._conn.execute(sql, (max(0, read_head(self._conn)[0] - window),)).fetchall())
+
+    def resolutions(self) -> dict[int, Resolution]:
+        """Flagged records a person has closed (alarms acknowledged, exceptions resolved), by seq."""
+        def query() -> dict[int, Resolution]:
+            if not has_table(self._conn, "resolutions"):
+                return {}
+            rows = self._conn.execute("SELECT seq, kind, actor, time, reason FROM resolutions").fetchall()
+            return {int(r[0]): Resolution(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows}
+
+        return self._query(query)
+
+    def of_parameter(self, parameter: str, since_seq: int = 0) -> Iterator[ProcessRecord]:
+        """Committed records of one parameter (alarms, exceptions, bindings) in seq order, by index."""
+        sql = "SELECT seq, payload, NULL, hash FROM records WHERE parameter = ? AND seq > ? ORDER BY seq"
+        rows = self._iterate(sql, [parameter, since_seq])
+        return (record_from_payload(payload, hash_, seq=seq) for seq, payload, _, hash_ in rows)
 
     def first_seq(self) -> int:
         """The first seq the file still holds (1, unless retention pruned older records)."""

@@ -192,6 +192,35 @@ class WriterStore:
                 raise JournalError(f"{self._path}: cannot store cursor {name!r}: {exc}") from exc
             raise
 
+    def resolve(self, seq: int, kind: str, parameters: Sequence[str], entry: AuditEntry) -> None:
+        """Record that a person closed the flagged record ``seq`` (an alarm, an exception), with its audit entry.
+
+        ValueError when there is no such record, it is not of ``parameters``' kind, or it is already closed.
+        """
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT parameter, payload FROM records WHERE seq = ?", (seq,)).fetchone()
+            if row is None:
+                raise ValueError(f"no record with seq {seq}")
+            body = orjson.loads(row[1])
+            if (kind == "alarm" and body.get("kind") != "alarm") or (kind != "alarm" and row[0] not in parameters):
+                raise ValueError(f"seq {seq} is a {body.get('kind')} record of {row[0]!r}, not an open {kind}")
+            done = conn.execute("SELECT actor, time FROM resolutions WHERE seq = ?", (seq,)).fetchone()
+            if done is not None:
+                raise ValueError(f"seq {seq} was already closed by {done[0]} at {done[1]}")
+            conn.execute(
+                "INSERT INTO resolutions (seq, kind, actor, time, reason) VALUES (?, ?, ?, ?, ?)",
+                (seq, kind, entry.actor, utc_now().isoformat(), entry.reason or ""),
+            )
+            append_entries(conn, [entry])
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(f"{self._path}: cannot record the resolution of seq {seq}: {exc}") from exc
+            raise
+
     def audit(self, entries: Sequence[AuditEntry]) -> None:
         """Append entries to the audit trail in a transaction of their own."""
         conn = self._connection()

@@ -257,6 +257,14 @@ class Journal:
         self._check_open()
         await asyncio.get_running_loop().run_in_executor(self._executor, self._store.audit, list(entries))
 
+    async def resolve(self, seq: int, kind: str, parameters: Sequence[str], entry: AuditEntry) -> None:
+        """Close the flagged record ``seq`` (``kind`` "alarm" for an alarm record, else a record of one of
+        ``parameters``) with the person and reason in ``entry``, audited in the same transaction."""
+        self._check_open()
+        await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._store.resolve, seq, kind, list(parameters), entry
+        )
+
     async def prune(self, through_seq: int, older_than: datetime, *, max_rows: int = 100_000) -> int:
         """Remove the oldest records that every sink has taken (``<= through_seq``) and whose
         ``gateway_time`` is before ``older_than``; at most ``max_rows`` per call. Returns how many.
