@@ -164,7 +164,7 @@ class Translator:
         t = s.time
         if s.run_id is not None and (self._run is None or self._run.run_id != s.run_id):
             # a run we did not see start (connected mid-run, or its start line was lost): ask again
-            r.events.append(("run_in_progress", f"run {s.run_id} seen in a sample before its start"))
+            r.events.append(("run_in_progress", f"run {s.run_id} already going when first seen (step {s.step})"))
             r.queries.append(query_profile())
             self._run = _Run(s.run_id, None)
             r.lot_id, r.process_step = None, f"{s.run_id}/{s.step}"
