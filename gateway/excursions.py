@@ -179,7 +179,7 @@ class ExcursionMonitor:
             f"since {_iso(current.start_at)}"
         )
         if limit.delay_s > 0:
-            detail += f"; still {limit.side} after {held:g} s (delay {limit.delay_s:g} s)"
+            detail += f"; still {limit.side} after {_secs(held)} s (delay {limit.delay_s:g} s)"
         return self._row(limit, first, Kind.ALARM, f"{limit.side}_limit", None, _with_basis(detail, limit))
 
     def _end(self, limit: ExcursionLimit, current: _Open, back: Mapping[str, Any], at: datetime) -> list[Row]:
@@ -188,7 +188,7 @@ class ExcursionMonitor:
         since = f"excursion {limit.side} {_fmt(limit.limit, unit)} from {_iso(current.start_at)} to {_iso(at)}"
         detail = (
             f"{limit.parameter} back to {_fmt(back['value'], unit)} (deadband {limit.deadband:g}); {since}, "
-            f"{duration:g} s, min {_fmt(current.low, unit)}, max {_fmt(current.high, unit)}"
+            f"{_secs(duration)} s, min {_fmt(current.low, unit)}, max {_fmt(current.high, unit)}"
         )
         name = limit.alarm_parameter
         return [
@@ -247,6 +247,11 @@ def _iso(at: datetime) -> str:
 
 def _fmt(value: float, unit: str | None) -> str:
     return f"{value:g} {unit}" if unit else f"{value:g}"
+
+
+def _secs(seconds: float) -> str:
+    """Seconds to a tenth, for reading; the typed duration record keeps the exact value."""
+    return f"{round(seconds, 1):g}"
 
 
 def _with_basis(detail: str, limit: ExcursionLimit) -> str:

@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pyvisa
-from pyvisa.errors import VisaIOError
 from pyvisa.constants import BufferOperation
+from pyvisa.errors import VisaIOError
 from pyvisa.resources import MessageBasedResource, SerialInstrument
 
 from gateway.errors import CommunicationError

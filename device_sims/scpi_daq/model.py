@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_CHANNELS = (101, 102, 103, 104)
 #: Equilibria of probes from the bottom of the vapour column to the neck.
-DEFAULT_EQUILIBRIA_C = (-190.0, -184.0, -175.0, -162.0)
+DEFAULT_EQUILIBRIA_C = (-190.0, -180.7, -171.3, -162.0)
 
 
 @dataclass(frozen=True)
