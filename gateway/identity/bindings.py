@@ -49,10 +49,10 @@ class Binding(BaseModel):
     @field_validator("dins", mode="before")
     @classmethod
     def _checked_dins(cls, value: Any) -> tuple[str, ...]:
-        """Each DIN as its 13-character value, once its check character or flags were verified."""
+        """Each DIN checked, kept as its 13 characters + check character (so it re-checks when reloaded)."""
         if isinstance(value, str):
             value = [value]
-        return tuple(parse_din(str(v)).value for v in value or ())
+        return tuple(f"{din.value}{din.check_character}" for din in (parse_din(str(v)) for v in value or ()))
 
     @model_validator(mode="after")
     def _two_people(self) -> Binding:
@@ -71,8 +71,8 @@ class Binding(BaseModel):
 
     @property
     def din(self) -> str | None:
-        """The DINs as a record's ``din`` field carries them (comma separated), None when there are none."""
-        return ",".join(self.dins) or None
+        """The DINs proper (13 characters each) as a record's ``din`` field carries them, comma separated."""
+        return ",".join(d[:13] for d in self.dins) or None
 
 
 @dataclass
