@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -80,6 +81,8 @@ class MqttSink:
                         verify=cfg.verify_tls)
             if cfg.tls else None
         )
+        if tls is not None:
+            tls.sslsocket_class = _ClosingSSLSocket  # this context only: the class's own stays SSLSocket
         online_since = utc_now()
         will = aiomqtt.Will(
             self.status_topic,
@@ -298,6 +301,23 @@ class MqttSink:
         return f"MQTT broker {self.broker} closed the connection before accepting it: {reason}{hint}"
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """A TLS socket that closes itself when its handshake fails.
+
+    paho leaves the socket of a failed handshake (an untrusted broker certificate) to the garbage
+    collector, which closes it with a ResourceWarning some time later.
+    """
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise  # a non-blocking handshake in progress, not a failure
+        except OSError:
+            self.close()
+            raise
+
+
 class _ClosedBeforeConnack(aiomqtt.MqttError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -315,26 +335,32 @@ async def _open(stack: AsyncExitStack, client: aiomqtt.Client) -> None:
     paho = client._client  # private: aiomqtt 2.5 has no public way
     dropped: asyncio.Future[None] = loop.create_future()
     errors: list[str] = []
-    aiomqtt_on_disconnect = paho.on_disconnect
+    answered: list[bool] = []  # a CONNACK came: aiomqtt reports it (a refused login is closed right after)
+    aiomqtt_on_connect, aiomqtt_on_disconnect = paho.on_connect, paho.on_disconnect
 
     def mark_dropped() -> None:
         if not dropped.done():
             dropped.set_result(None)
 
+    def on_connect(*args: Any) -> None:
+        answered.append(True)
+        aiomqtt_on_connect(*args)
+
     def on_disconnect(*args: Any) -> None:
-        loop.call_soon_threadsafe(mark_dropped)
+        if not answered:
+            loop.call_soon_threadsafe(mark_dropped)
         aiomqtt_on_disconnect(*args)
 
     def on_log(_client: object, _userdata: object, level: int, text: str) -> None:
         if level == paho_mqtt.MQTT_LOG_ERR:
             errors.append(text)
 
-    paho.on_disconnect, paho.on_log = on_disconnect, on_log
+    paho.on_connect, paho.on_disconnect, paho.on_log = on_connect, on_disconnect, on_log
     enter = asyncio.ensure_future(stack.enter_async_context(client))
     try:
         await asyncio.wait({enter, dropped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        paho.on_disconnect, paho.on_log = aiomqtt_on_disconnect, None
+        paho.on_connect, paho.on_disconnect, paho.on_log = aiomqtt_on_connect, aiomqtt_on_disconnect, None
         if not enter.done():
             enter.cancel()
             await asyncio.gather(enter, return_exceptions=True)
