@@ -72,9 +72,9 @@ def test_random_bytes_never_raise_and_never_make_a_bad_record(data: bytes, chunk
 @given(st.data())
 def test_a_changed_byte_never_yields_a_record_that_was_not_sent(data: st.DataObject) -> None:
     stream = bytearray(data.draw(st.sampled_from([VALID, LONG])))
-    for _ in range(data.draw(st.integers(1, 3))):
-        i = data.draw(st.integers(0, len(stream) - 1))
-        stream[i] = (stream[i] + data.draw(st.integers(1, 255))) % 256
+    # one byte: two changes can cancel out in an 8-bit sum, which no E1381 receiver can detect
+    i = data.draw(st.integers(0, len(stream) - 1))
+    stream[i] = (stream[i] + data.draw(st.integers(1, 255))) % 256
     chunks = data.draw(st.lists(st.integers(1, 300), max_size=8))
     for record in run(bytes(stream), chunks):
         assert record.text in SENT
@@ -83,11 +83,14 @@ def test_a_changed_byte_never_yields_a_record_that_was_not_sent(data: st.DataObj
 
 @FAST
 @given(st.data())
-def test_inserted_and_deleted_bytes_never_raise(data: st.DataObject) -> None:
+def test_several_changes_insertions_and_deletions_never_raise(data: st.DataObject) -> None:
     stream = bytearray(VALID)
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(stream) - 1))
-        if data.draw(st.booleans()):
+        how = data.draw(st.sampled_from(["change", "delete", "insert"]))
+        if how == "change":
+            stream[i] = data.draw(st.integers(0, 255))
+        elif how == "delete":
             del stream[i]
         else:
             stream[i:i] = data.draw(st.binary(min_size=1, max_size=8))
