@@ -118,8 +118,13 @@ class EquipmentPipeline:
         }
 
     def communication_lost(self, quality: Quality, detail: str, at: datetime) -> list[Entry]:
-        """The gap as data: a ``lost`` event, then every parameter bad from ``at`` on."""
-        rows = [self._event("communication", "lost", detail, at, quality)]
+        """The gap as data: a ``lost`` event, then every parameter bad from ``at`` on.
+
+        A device refused for its configuration (a wrong identity, an untrusted certificate) is
+        ``refused`` rather than ``lost``: it answered, and what it said was not what the site expects.
+        """
+        value = "refused" if quality is Quality.BAD_CONFIGURATION_ERROR else "lost"
+        rows = [self._event("communication", value, detail, at, quality)]
         for parameter, kind in self.parameters.items():
             rows.append({
                 **self._base,

@@ -33,7 +33,10 @@ STAND_INS: dict[str, Any] = {
     "endpoint": "opc.tcp://127.0.0.1:4840/stand-in/",
 }
 #: Stand-ins that differ by simulator kind (an MES stand-in's endpoint is an HTTP URL).
-KIND_STAND_INS: dict[str, dict[str, Any]] = {"mes": {"endpoint": "http://127.0.0.1:8080/records", "port": 8080}}
+KIND_STAND_INS: dict[str, dict[str, Any]] = {
+    "mes": {"endpoint": "http://127.0.0.1:8080/records", "port": 8080},
+    "scpi-daq": {"endpoint": "TCPIP0::127.0.0.1::5025::SOCKET", "port": 5025},
+}
 
 
 

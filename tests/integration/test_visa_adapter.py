@@ -56,7 +56,7 @@ async def test_another_instrument_on_the_address_is_refused_until_the_right_one_
 
         records = await run_until(path, lambda rs: len(of(rs, "LN2-1", PROBES[0])) >= 2,
                                   during=swap_back_after_refusals)
-    lost = of(records, "LN2-1", "communication", value="lost")
+    lost = of(records, "LN2-1", "communication", value="refused")
     assert len(lost) == 1, "refused once in the journal, however many times it was asked again"
     assert lost[0].quality is Quality.BAD_CONFIGURATION_ERROR
     assert "identity check failed, instrument refused: serial 'SIM000002' (expected 'SIM000001')" in (
@@ -74,7 +74,7 @@ async def test_refusal_keeps_asking_without_hammering(tmp_path: Path) -> None:
         asked = sim.state().identity_queries
         commands = sim.state().commands
     assert commands == asked, "a refused instrument is asked who it is, and nothing else"
-    assert len(of(records, "LN2-1", "communication", value="lost")) == 1
+    assert len(of(records, "LN2-1", "communication", value="refused")) == 1
 
 
 async def test_an_excursion_above_minus_150_is_one_alarm_with_its_duration(tmp_path: Path) -> None:
