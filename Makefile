@@ -18,7 +18,7 @@ $(STAMP):
 	@$(BIN)/python -m pip install --quiet -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-system-deps:  ## install what the tests need from the OS (socat for RTU over a pty pair, mosquitto for MQTT)
+system-deps:  ## install what the tests need from the OS (socat for RTU over a pty pair, mosquitto for MQTT, chromium for the dashboard)
 	@command -v socat >/dev/null 2>&1 || { \
 	  echo "installing socat (Modbus RTU tests run over a pty pair) ..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq socat >/dev/null; }
@@ -28,6 +28,10 @@ system-deps:  ## install what the tests need from the OS (socat for RTU over a p
 	  echo "installing mosquitto (the MQTT sink tests run a real broker) ..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends mosquitto >/dev/null && \
 	  { ! command -v systemctl >/dev/null 2>&1 || $(SUDO) systemctl disable --now mosquitto >/dev/null 2>&1 || true; }; }
+	@# The dashboard test drives Debian's Chromium through Playwright (its own browser builds are never downloaded).
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (the dashboard test runs the page in headless Chromium) ..."; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 demo: $(STAMP)  ## run the gateway against simulated equipment, printing records live
 	$(BIN)/cgt-gateway run -c config/demo.yaml --show
