@@ -113,6 +113,12 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Identifiers like particle_concentration_0_5um may wrap after an underscore, never mid-word.
+function breakable(name) {
+  const parts = String(name).split("_");
+  return parts.flatMap((part, i) => (i < parts.length - 1 ? [`${part}_`, el("wbr")] : [part]));
+}
+
 function canAct(minimum) {
   return state.me !== null && ROLES.indexOf(state.me.role) >= ROLES.indexOf(minimum);
 }
@@ -424,7 +430,7 @@ function valueRow(v) {
   const age = v.ageAtArrival === null ? null : v.ageAtArrival + (now() - v.arrived);
   const value = v.unit && v.value !== null && v.value !== undefined ? `${fmtValue(v.value)} ${v.unit}` : fmtValue(v.value);
   return el("tr", { class: `q-${sev} kind-${v.kind || "measurement"}`, "data-parameter": v.parameter },
-    el("th", { scope: "row" }, v.parameter),
+    el("th", { scope: "row" }, ...breakable(v.parameter)),
     el("td", { class: "num" }, value),
     el("td", { class: "quality" }, sev === "good" ? v.quality : `${sev === "bad" ? "✖" : "⚠"} ${v.quality}`),
     el("td", { class: `num${age !== null && age > 60 ? " stale" : ""}` }, fmtAge(age)));
