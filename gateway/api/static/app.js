@@ -20,6 +20,7 @@ const state = {
   mode: "signed-out", // signed-out | live | polling | offline
   stream: null,
   timers: [],
+  clockOffsetS: 0, // gateway clock minus this browser's, from the status events
   lastUpdate: null,
   renderPending: false,
 };
@@ -129,6 +130,11 @@ function now() {
   return Date.now() / 1000;
 }
 
+// The gateway's clock, as far as the status events tell: ages of streamed values are measured on it.
+function gatewayNow() {
+  return now() + state.clockOffsetS;
+}
+
 // A value's age keeps counting in the page: the age the gateway gave plus the time since it arrived.
 function valueFrom(v, ageAtArrival) {
   return {
@@ -159,7 +165,7 @@ function applyRecords(records) {
     const previous = eq.values.get(r.parameter);
     if (previous && previous.seq !== undefined && r.seq !== undefined && previous.seq > r.seq) continue;
     const sampled = r.source_time ? Date.parse(r.source_time) / 1000 : NaN;
-    eq.values.set(r.parameter, valueFrom(r, Number.isNaN(sampled) ? 0 : Math.max(0, now() - sampled)));
+    eq.values.set(r.parameter, valueFrom(r, Number.isNaN(sampled) ? 0 : Math.max(0, gatewayNow() - sampled)));
     if (r.kind === "alarm") alarmsChanged = true;
     if (r.parameter === BINDING_PARAMETER) needEquipment = true;
   }
@@ -176,6 +182,8 @@ function applyStatus(status) {
     for (const [id, d] of Object.entries(devices)) updateDevice(id, typeof d === "string" ? { state: d } : d);
   }
   if (status && Array.isArray(status.sinks)) state.sinks = status.sinks;
+  const serverTime = status && status.time ? Date.parse(status.time) / 1000 : NaN;
+  if (!Number.isNaN(serverTime)) state.clockOffsetS = serverTime - now();
   touched();
 }
 
@@ -395,7 +403,7 @@ function tile({ info, values }) {
   const headingId = `eq-${info.id}`;
   const up = info.state === "up";
   const stateText = info.state || "unknown";
-  const since = info.since ? ` since ${fmtTime(info.since)} (${fmtAge(now() - Date.parse(info.since) / 1000)})` : "";
+  const since = info.since ? ` since ${fmtTime(info.since)} (${fmtAge(gatewayNow() - Date.parse(info.since) / 1000)})` : "";
   const rows = [...values.values()].sort((a, b) => a.parameter.localeCompare(b.parameter)).map(valueRow);
   return el("article", { class: `tile state-${stateText}`, "data-equipment": info.id, "aria-labelledby": headingId },
     el("h3", { id: headingId }, info.id),
