@@ -21,6 +21,7 @@ import orjson
 import structlog
 
 from gateway import __version__, journal, logs
+from gateway.api import add_user, read_users, remove_user
 from gateway.config import LoadedSite, load_site, site_model
 from gateway.display import RecordPrinter
 from gateway.errors import ConfigError, GatewayError
@@ -104,6 +105,19 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("kind", help="simulator kind, e.g. particle-counter (`cgt-gateway sim --list`)", nargs="?")
     sp.add_argument("--list", action="store_true", help="list the installed simulators")
     sp.add_argument("sim_args", nargs=argparse.REMAINDER, help="options for the simulator (try --help)")
+
+    sp = command("user", _user, "manage the operator API's users: add (prints a new token once), list, remove")
+    actions = sp.add_subparsers(dest="user_action", required=True, metavar="ACTION")
+    ap = actions.add_parser("add", help="add a user with a new random token, printed once; only its hash is kept")
+    _config_arg(ap)
+    ap.add_argument("name", help="the person, as the audit trail will name them")
+    ap.add_argument("--role", required=True, choices=["viewer", "operator", "qa", "admin"])
+    ap = actions.add_parser("list", help="list the users and their roles")
+    _config_arg(ap)
+    ap.add_argument("--json", action="store_true", help="print the users as JSON")
+    ap = actions.add_parser("remove", help="remove a user; their token stops working at once")
+    _config_arg(ap)
+    ap.add_argument("name")
 
     sp = command("schema", _schema, "print the JSON schema of the site file")
     sp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
@@ -291,6 +305,30 @@ def _sim(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     return int(mains[args.kind](list(args.sim_args)))
+
+
+def _user(args: argparse.Namespace) -> int:
+    site = _load_without_sims(args.config).site
+    if site.api is None:
+        raise GatewayError(f"{args.config}: no api: section, so no API users (add `api: {{}}` to serve the API)")
+    path = site.api.users_file
+    if args.user_action == "add":
+        token = add_user(path, args.name, args.role)
+        print(f"added {args.name} ({args.role}) to {path}", file=sys.stderr)
+        print("their token, shown this once (give it to them; it cannot be recovered):", file=sys.stderr)
+        print(token)
+    elif args.user_action == "remove":
+        remove_user(path, args.name)
+        print(f"removed {args.name} from {path}")
+    else:
+        users = [{"name": u.name, "role": u.role} for u in read_users(path).users]
+        if args.json:
+            print(json.dumps(users, indent=2))
+        elif not users:
+            print(f"{path}: no users (add one with `cgt-gateway user add`)")
+        for u in users if not args.json else []:
+            print(f"{u['name']:<24} {u['role']}")
+    return EXIT_OK
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import structlog
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.adapter import Adapter, PollingAdapter, SharedResources
+from gateway.api import OperatorApi
 from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
 from gateway.errors import CommunicationError, ConfigError, JournalError
 from gateway.housekeeping import Housekeeper
@@ -100,6 +101,8 @@ class RunningGateway:
     forwarders: list[Forwarder]
     housekeeper: Housekeeper
     identity: Identity
+    #: The local operator API, when the site file has ``api:``.
+    api: OperatorApi | None = None
 
 
 async def run_gateway(
@@ -150,20 +153,27 @@ async def run_gateway(
                 housekeeper=Housekeeper(journal, site.journal, [s.name for s in site.sinks], loaded.config_hash),
                 identity=identity,
             )
-            if on_started is not None:
-                on_started(running)
-            async with asyncio.TaskGroup() as tg:
-                upkeep = [tg.create_task(f.run(), name=f"sink:{f.config.name}") for f in running.forwarders]
-                upkeep.append(tg.create_task(running.housekeeper.run(), name="housekeeping"))
-                devices = [tg.create_task(s.run(), name=f"device:{s.equipment.id}") for s in running.supervisors]
-                await tg.create_task(_wait(stop, duration_s), name="stop")
-                for task in devices:
-                    task.cancel()
-                if devices:
-                    await asyncio.wait(devices)
-                await _drain(running.forwarders, drain_grace_s)
-                for task in upkeep:
-                    task.cancel()
+            if site.api is not None:
+                running.api = OperatorApi(running, site.api, site.gateway.id, loaded.equipment)
+                await running.api.start()
+            try:
+                if on_started is not None:
+                    on_started(running)
+                async with asyncio.TaskGroup() as tg:
+                    upkeep = [tg.create_task(f.run(), name=f"sink:{f.config.name}") for f in running.forwarders]
+                    upkeep.append(tg.create_task(running.housekeeper.run(), name="housekeeping"))
+                    devices = [tg.create_task(s.run(), name=f"device:{s.equipment.id}") for s in running.supervisors]
+                    await tg.create_task(_wait(stop, duration_s), name="stop")
+                    for task in devices:
+                        task.cancel()
+                    if devices:
+                        await asyncio.wait(devices)
+                    await _drain(running.forwarders, drain_grace_s)
+                    for task in upkeep:
+                        task.cancel()
+            finally:
+                if running.api is not None:  # before the journal closes: a request may still be writing to it
+                    await running.api.stop()
         last = journal.last_seq
         await journal.audit(AuditEntry("gateway.stopped", f"gateway {site.gateway.id}", None, {"last_seq": last}))
     return RunSummary(records=last - first_seq, last_seq=last, journal_path=site.journal.path)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from gateway.config._api import ApiConfig
 from gateway.records import Isa95Path
 
 #: Where the project's own register maps, node maps and limit tables live.
@@ -163,3 +164,6 @@ class SiteBase(BaseModel):
     journal: JournalConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
     supervisor: SupervisorConfig = SupervisorConfig()
     simulators: list[SimulatorEntry] = Field(default_factory=list)
+    api: ApiConfig | None = Field(
+        default=None, description="the local operator API and dashboard; left out, the gateway serves no HTTP"
+    )
