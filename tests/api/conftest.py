@@ -9,6 +9,7 @@ with a token made the way ``cgt-gateway user add`` makes them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,6 +116,8 @@ class Site:
     tokens: dict[str, str]
     http: aiohttp.ClientSession
     users_file: Path
+    stop: asyncio.Event
+    runner: asyncio.Task[Any]
 
     @property
     def url(self) -> str:
@@ -157,6 +160,8 @@ class Site:
 
 def write_site(tmp_path: Path) -> Path:
     path = tmp_path / "site.yaml"
+    if path.exists():
+        return path
     path.write_text(
         "gateway: {id: gw-api}\n"
         "journal: {path: journal.sqlite}\n"
@@ -169,10 +174,16 @@ def write_site(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+@contextlib.asynccontextmanager
+async def running_site(tmp_path: Path, tokens: dict[str, str] | None = None) -> AsyncIterator[Site]:
+    """The gateway of ``tmp_path``'s site file running, its devices up, its API answering; stopped on exit.
+
+    Without ``tokens`` the users of :data:`USERS` are added first (a second start passes the first's).
+    """
     path = write_site(tmp_path)
-    tokens = {name: add_user(tmp_path / "users.yaml", name, role) for name, role in USERS.items()}  # type: ignore[arg-type]
+    users_file = tmp_path / "users.yaml"
+    if tokens is None:
+        tokens = {name: add_user(users_file, name, role) for name, role in USERS.items()}  # type: ignore[arg-type]
     plugin = FeedPlugin()
     loaded = load_site(path, {"feed": plugin})  # type: ignore[dict-item]
     started: asyncio.Future[RunningGateway] = asyncio.get_running_loop().create_future()
@@ -185,7 +196,13 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         running = started.result()
         await eventually(lambda: all(s.health.state == "up" for s in running.supervisors), what="devices up")
         async with aiohttp.ClientSession() as http:
-            yield Site(running, plugin, tokens, http, tmp_path / "users.yaml")
+            yield Site(running, plugin, tokens, http, users_file, stop, runner)
     finally:
         stop.set()
         await runner
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with running_site(tmp_path) as running:
+        yield running
