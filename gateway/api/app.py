@@ -23,15 +23,26 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import orjson
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.api.auth import Role, User, UserBook
 from gateway.api.config import ApiConfig
 from gateway.api.events import LiveState, Subscriber
+from gateway.api.http import (
+    AckBody,
+    ApiError,
+    BindBody,
+    ReasonBody,
+    bearer,
+    choice,
+    int_query,
+    path_int,
+    read_body,
+    reply,
+    send_event,
+)
 from gateway.api.metrics import make_registry
 from gateway.config import EquipmentConfig
 from gateway.errors import GatewayError
@@ -56,15 +67,6 @@ PLACEHOLDER_PAGE = (
     "<h1>cgt-gateway</h1><p>The dashboard is not installed. The API is at <code>/api/</code>, "
     "status at <a href=/healthz>/healthz</a>, metrics at <a href=/metrics>/metrics</a>.</p></body></html>"
 )
-
-
-class ApiError(Exception):
-    """A request answered with ``{"error": message}`` and ``status``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,27 +96,6 @@ class Route:
     verifier: bool = False
     #: EventSource cannot send headers: this route also takes ``?token=``.
     token_in_query: bool = False
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class AckBody(_Body):
-    comment: str = Field(min_length=1)
-
-
-class ReasonBody(_Body):
-    reason: str = Field(min_length=1)
-
-
-class BindBody(_Body):
-    equipment_id: str = Field(min_length=1)
-    lot_id: str = Field(min_length=1)
-    coi_id: str | None = None
-    dins: list[str] = Field(default_factory=list)
-    process_step: str | None = None
-    reason: str = Field(min_length=1)
 
 
 class OperatorApi:
@@ -206,7 +187,7 @@ class OperatorApi:
 
     async def _caller(self, request: web.Request, route: Route, required: Role) -> Caller:
         """Who calls, or a refusal. Its own frame, so no token is a local of any frame a traceback shows."""
-        token = _bearer(request) or (request.query.get("token") if route.token_in_query else None)
+        token = bearer(request) or (request.query.get("token") if route.token_in_query else None)
         user, given = self.users.authenticate(token), bool(token)
         del token  # a traceback rendered with its locals must not show it
         if user is None:
@@ -254,7 +235,7 @@ class OperatorApi:
     async def healthz(self, request: web.Request, caller: Caller | None) -> web.Response:
         states = [s.health.state for s in self.running.supervisors]
         down = states.count("down")
-        return _json({
+        return reply({
             "status": "ok" if down == 0 else "degraded",
             "gateway_id": self.gateway_id,
             "last_seq": self.running.journal.last_seq,
@@ -282,7 +263,7 @@ class OperatorApi:
 
     async def me(self, request: web.Request, caller: Caller | None) -> web.Response:
         user = _who(caller)
-        return _json({"name": user.name, "role": user.role.label})
+        return reply({"name": user.name, "role": user.role.label})
 
     async def equipment_list(self, request: web.Request, caller: Caller | None) -> web.Response:
         now = utc_now()
@@ -300,13 +281,13 @@ class OperatorApi:
                 "binding": binding.model_dump(mode="json") if binding else None,
                 "last_values": [_last_value(s, now) for s in values],
             })
-        return _json(out)
+        return reply(out)
 
     async def records(self, request: web.Request, caller: Caller | None) -> web.Response:
         equipment = request.query.get("equipment") or None
         parameter = request.query.get("parameter") or None
-        since = _int_query(request, "since_seq", 0, minimum=0)
-        limit = _int_query(request, "limit", 100, minimum=1, maximum=MAX_LIMIT)
+        since = int_query(request, "since_seq", 0, minimum=0)
+        limit = int_query(request, "limit", 100, minimum=1, maximum=MAX_LIMIT)
 
         def query(reader: JournalReader) -> list[dict[str, Any]]:
             if parameter is None:
@@ -316,10 +297,10 @@ class OperatorApi:
                          if equipment is None or r.equipment_id == equipment)
             return [r.model_dump(mode="json") for r in islice(found, limit)]
 
-        return _json(await asyncio.to_thread(self._read, query))
+        return reply(await asyncio.to_thread(self._read, query))
 
     async def alarms(self, request: web.Request, caller: Caller | None) -> web.Response:
-        state = _choice(request, "state", ("active", "all"))
+        state = choice(request, "state", ("active", "all"))
         out = []
         for alarm in reversed(self.live.alarms):
             active = self.live.is_active(alarm)
@@ -329,14 +310,14 @@ class OperatorApi:
             out.append({k: alarm[k] for k in ("seq", "equipment_id", "parameter", "value", "detail", "source_time",
                                               "gateway_time", "lot_id")}
                        | {"active": active, "acknowledged": _closed(ack)})
-        return _json(out)
+        return reply(out)
 
     async def bindings(self, request: web.Request, caller: Caller | None) -> web.Response:
-        return _json([b.model_dump(mode="json") | {"active": b.valid_to is None}
+        return reply([b.model_dump(mode="json") | {"active": b.valid_to is None}
                       for b in self.running.identity.book.all()])
 
     async def exceptions(self, request: web.Request, caller: Caller | None) -> web.Response:
-        state = _choice(request, "state", ("open", "all"))
+        state = choice(request, "state", ("open", "all"))
 
         def query(reader: JournalReader) -> tuple[list[ProcessRecord], dict[int, Resolution]]:
             return list(reader.of_parameter(EXCEPTION_PARAMETER)), reader.resolutions()
@@ -350,34 +331,34 @@ class OperatorApi:
             out.append({"seq": r.seq, "equipment_id": r.equipment_id, "value": r.value, "lot_id": r.lot_id,
                         "detail": r.detail, "source_time": r.source_time, "gateway_time": r.gateway_time,
                         "open": resolved is None, "resolved": _closed(resolved)})
-        return _json(out)
+        return reply(out)
 
     async def audit(self, request: web.Request, caller: Caller | None) -> web.Response:
-        since = _int_query(request, "since_id", 0, minimum=0)
-        limit = _int_query(request, "limit", 100, minimum=1, maximum=MAX_LIMIT)
-        return _json(await asyncio.to_thread(self._read, lambda r: r.audit(since, limit)))
+        since = int_query(request, "since_id", 0, minimum=0)
+        limit = int_query(request, "limit", 100, minimum=1, maximum=MAX_LIMIT)
+        return reply(await asyncio.to_thread(self._read, lambda r: r.audit(since, limit)))
 
     async def sinks(self, request: web.Request, caller: Caller | None) -> web.Response:
-        return _json([f.snapshot().as_dict() for f in self.running.forwarders])
+        return reply([f.snapshot().as_dict() for f in self.running.forwarders])
 
     # -- changes ----------------------------------------------------------------------------------
 
     async def acknowledge(self, request: web.Request, caller: Caller | None) -> web.Response:
-        seq = _path_int(request, "seq")
-        body = await _body(request, AckBody)
+        seq = path_int(request, "seq")
+        body = await read_body(request, AckBody)
         await self._closing_change(self.running.identity.acknowledge_alarm(
             seq, actor=_who(caller).name, comment=body.comment))
-        return _json({"ok": True})
+        return reply({"ok": True})
 
     async def resolve(self, request: web.Request, caller: Caller | None) -> web.Response:
-        seq = _path_int(request, "seq")
-        body = await _body(request, ReasonBody)
+        seq = path_int(request, "seq")
+        body = await read_body(request, ReasonBody)
         await self._closing_change(self.running.identity.resolve_exception(
             seq, actor=_who(caller).name, reason=body.reason))
-        return _json({"ok": True})
+        return reply({"ok": True})
 
     async def bind(self, request: web.Request, caller: Caller | None) -> web.Response:
-        body = await _body(request, BindBody)
+        body = await read_body(request, BindBody)
         try:
             binding = await self.running.identity.bind(
                 body.equipment_id, body.lot_id, performed_by=_who(caller).name,
@@ -386,10 +367,10 @@ class OperatorApi:
             )
         except IdentityError as exc:
             raise ApiError(400, str(exc)) from None
-        return _json({"ok": True, "binding": binding.model_dump(mode="json")})
+        return reply({"ok": True, "binding": binding.model_dump(mode="json")})
 
     async def unbind(self, request: web.Request, caller: Caller | None) -> web.Response:
-        body = await _body(request, ReasonBody)
+        body = await read_body(request, ReasonBody)
         try:
             binding = await self.running.identity.unbind(
                 request.match_info["equipment_id"], performed_by=_who(caller).name,
@@ -397,7 +378,7 @@ class OperatorApi:
             )
         except IdentityError as exc:
             raise ApiError(400, str(exc)) from None
-        return _json({"ok": True, "binding": binding.model_dump(mode="json")})
+        return reply({"ok": True, "binding": binding.model_dump(mode="json")})
 
     async def _closing_change(self, change: Awaitable[None]) -> None:
         """An acknowledgement or resolution: 404 no such record, 409 already closed, 400 anything else."""
@@ -420,18 +401,18 @@ class OperatorApi:
         self._streams.add(sub)
         loop = asyncio.get_running_loop()
         try:
-            await _event(response, "status", self._status())
+            await send_event(response, "status", self._status())
             next_status = loop.time() + STATUS_EVERY_S
             while not sub.overflowed:
                 try:
                     async with asyncio.timeout(max(0.0, next_status - loop.time())):
                         batch = await sub.queue.get()
                 except TimeoutError:
-                    await _event(response, "status", self._status())
+                    await send_event(response, "status", self._status())
                     next_status = loop.time() + STATUS_EVERY_S
                     continue
                 if batch:
-                    await _event(response, "records", [{k: s[k] for k in _STREAM_FIELDS} for s in batch])
+                    await send_event(response, "records", [{k: s[k] for k in _STREAM_FIELDS} for s in batch])
         except ConnectionError:
             pass  # the client went away; nothing to tell it
         finally:
@@ -469,14 +450,14 @@ class OperatorApi:
         try:
             response = await handler(request)
         except ApiError as exc:
-            response = _json({"error": exc.message}, status=exc.status)
+            response = reply({"error": exc.message}, status=exc.status)
         except web.HTTPException as exc:
             if not request.path.startswith("/api/"):
                 raise
-            response = _json({"error": exc.reason}, status=exc.status)
+            response = reply({"error": exc.reason}, status=exc.status)
         except Exception as exc:
             log.error("API request failed", method=request.method, path=request.path, exc_info=exc)
-            response = _json({"error": "internal error; the gateway log has the details"}, status=500)
+            response = reply({"error": "internal error; the gateway log has the details"}, status=500)
         log.debug("API request", method=request.method, path=request.path, status=response.status,
                   user=_calling.get(), ms=round((time.perf_counter() - started) * 1000, 1))
         return response
@@ -484,26 +465,11 @@ class OperatorApi:
 
 _STREAM_FIELDS = ("seq", "equipment_id", "parameter", "value", "unit", "quality", "kind", "source_time")
 _VALUE_FIELDS = ("parameter", "value", "unit", "quality", "kind", "source_time", "gateway_time", "seq")
-_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data, option=_JSON_OPTIONS), status=status,
-                        content_type="application/json")
-
-
-async def _event(response: web.StreamResponse, name: str, data: Any) -> None:
-    await response.write(b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data, option=_JSON_OPTIONS) + b"\n\n")
 
 
 def _who(caller: Caller | None, *, verifier: bool = False) -> User:
     assert caller is not None, "an open route has no caller"
     return caller.second if verifier else caller.user
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _last_value(s: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -514,44 +480,6 @@ def _last_value(s: dict[str, Any], now: datetime) -> dict[str, Any]:
 def _closed(resolution: Resolution | None) -> dict[str, str] | None:
     return None if resolution is None else {"actor": resolution.actor, "time": resolution.time,
                                             "reason": resolution.reason}
-
-
-def _int_query(request: web.Request, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-    raw = request.query.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isdigit() or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
-        bounds = f"{minimum}-{maximum}" if maximum is not None else f">= {minimum}"
-        raise ApiError(400, f"{name} must be a whole number {bounds}, not {raw!r}")
-    return int(raw)
-
-
-def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str:
-    value = request.query.get(name) or allowed[0]
-    if value not in allowed:
-        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def _path_int(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise ApiError(400, f"{name} must be a record's seq (a whole number), not {raw!r}")
-    return int(raw)
-
-
-async def _body(request: web.Request, model: type[_Body]) -> Any:
-    try:
-        data = await request.json(loads=orjson.loads)
-    except (orjson.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "the body must be a JSON object") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ApiError(400, f"{where}: {message}" if where else message) from None
 
 
 def _report_follow_end(task: asyncio.Task[None]) -> None:
