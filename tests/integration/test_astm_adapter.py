@@ -14,7 +14,7 @@ from gateway.records import Kind, Quality
 async def test_a_positive_and_a_negative_bottle_reach_the_journal(tmp_path: Path) -> None:
     bottles = [{"lot": "LOT-A", "ttd_h": 12.0, "bottle_id": "B-POS"}, {"lot": "LOT-A", "bottle_id": "B-NEG"}]
     async with bactalert(bottles, protocol_days=1.0) as sim, \
-            Gateway(sim, equipment(sim, known_lots=["LOT-A"]), tmp_path) as gw:
+            Gateway(sim, equipment(sim), tmp_path) as gw:
         await gw.until(lambda: gw.of("culture_status", "negative"), "the negative result")
         await gw.until(lambda: sim.state().pending == 0, "every message delivered")
     statuses = [r.value for r, _ in gw.of("culture_status")]
@@ -45,14 +45,21 @@ async def test_the_last_frame_is_acked_only_after_the_commit(tmp_path: Path) -> 
     assert message_commits[1][0] == (sim.state().sent[0],), "nor was the positive"
 
 
-async def test_a_result_for_an_unknown_lot_is_kept_and_flagged(tmp_path: Path) -> None:
-    async with bactalert([{"lot": "LOT-STRAY"}]) as sim, \
-            Gateway(sim, equipment(sim, known_lots=["LOT-A"]), tmp_path) as gw:
+async def test_a_result_for_a_lot_bound_nowhere_is_kept_and_flagged(tmp_path: Path) -> None:
+    async with bactalert([{"lot": "LOT-STRAY"}]) as sim, Gateway(sim, equipment(sim), tmp_path) as gw:
         await gw.until(lambda: gw.of("identity_exception"), "the identity exception")
-    (flag, _), = gw.of("identity_exception")
-    assert flag.kind is Kind.ALARM and flag.value == "unknown_lot" and "LOT-STRAY" in (flag.detail or "")
+    (flag, _), *_ = gw.of("identity_exception")
+    assert flag.kind is Kind.EVENT and flag.value == "unmatched_specimen" and flag.lot_id == "LOT-STRAY"
+    assert "bound to no equipment" in (flag.detail or "")
     status = gw.of("culture_status")
     assert status and all(r.lot_id is None for r, _ in status)
+
+
+async def test_a_result_for_a_bound_lot_carries_its_chain_of_identity(tmp_path: Path) -> None:
+    async with bactalert([{"lot": "LOT-A"}]) as sim, Gateway(sim, equipment(sim), tmp_path) as gw:
+        await gw.until(lambda: gw.of("culture_status"), "a result")
+    (status, _), *_ = gw.of("culture_status")
+    assert (status.lot_id, status.coi_id) == ("LOT-A", "COI-LOT-A") and not gw.of("identity_exception")
 
 
 async def test_a_query_at_connect_brings_every_bottle(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from adapters.serial.astm import AstmEquipmentConfig, plugin
 from device_sims.bactalert import BactAlertSim
 from gateway.adapter import SharedResources
 from gateway.config import SupervisorConfig
+from gateway.identity import Attribution, Binding, BindingBook
 from gateway.journal import Journal
 from gateway.pipeline import Entry, EquipmentPipeline
-from gateway.records import ProcessRecord
+from gateway.records import ProcessRecord, utc_now
 from gateway.supervisor import DeviceSupervisor
 from tests.waiting import eventually
 
@@ -43,11 +45,19 @@ def equipment(sim: BactAlertSim, **extra: Any) -> AstmEquipmentConfig:
 class Gateway:
     """One ASTM device under a DeviceSupervisor that commits to a real journal."""
 
-    def __init__(self, sim: BactAlertSim, eq: AstmEquipmentConfig, tmp_path: Path) -> None:
+    def __init__(
+        self, sim: BactAlertSim, eq: AstmEquipmentConfig, tmp_path: Path, bound_lots: Sequence[str] = ("LOT-A",)
+    ) -> None:
+        """``bound_lots`` are bound to other equipment (a processor each) from the start, by two operators."""
         self.sim, self.eq = sim, eq
         self.journal = Journal.open(tmp_path / "journal.sqlite", gateway_id="gw-astm")
         device_map = plugin.device_map(eq)
-        self.pipeline = EquipmentPipeline(eq, device_map, "h" * 64, None, plugin.monitors(eq, device_map))
+        book = BindingBook()
+        for i, lot in enumerate(bound_lots):
+            book.record(Binding(equipment_id=f"CP-{i}", lot_id=lot, coi_id=f"COI-{lot}", performed_by="op-a",
+                                verified_by="op-b", reason="lot start", valid_from=utc_now() - timedelta(days=1)))
+        self.pipeline = EquipmentPipeline(eq, device_map, "h" * 64, None, plugin.monitors(eq, device_map),
+                                          Attribution(eq.id, book, eq.identity))
         #: (messages the simulator counted as delivered when the commit began, parameters committed)
         self.commits: list[tuple[tuple[str, ...], list[str]]] = []
         self._task: asyncio.Task[None] | None = None

@@ -52,7 +52,6 @@ class AstmAdapter:
             equipment.id,
             equipment.endpoint,
             self.tz,
-            frozenset(equipment.known_lots) if equipment.known_lots is not None else None,
             re.compile(equipment.lot_pattern) if equipment.lot_pattern else None,
         )
         self._ready: deque[ReadingBatch] = deque()

@@ -43,6 +43,13 @@ class AstmEquipmentConfig(EquipmentConfig, SerialLineConfig):
     """
 
     kind: Literal["astm"] = Field(description="this entry is read by the ASTM adapter")
+    identity: Literal["equipment", "specimen"] = Field(
+        default="specimen",
+        description=(
+            "specimen (the default for a culture reader): each result's lot comes from its specimen and is "
+            "checked against the lots bound to equipment; a result for a lot bound nowhere is kept and flagged"
+        ),
+    )
     profile: str = Field(
         default="bactalert-lis2a2",
         min_length=1,
@@ -59,10 +66,6 @@ class AstmEquipmentConfig(EquipmentConfig, SerialLineConfig):
         default="latin-1", description="character set of the message text (utf-8 only when agreed with the vendor)"
     )
     device_timezone: str = Field(default="UTC", description="IANA time zone of the instrument's clock")
-    known_lots: list[str] | None = Field(
-        default=None,
-        description="lots a result may belong to; a result naming another lot is kept and flagged (unset: not checked)",
-    )
     lot_pattern: str | None = Field(
         default=None,
         description="regular expression with a group named lot, applied to the specimen id (instead of the profile)",

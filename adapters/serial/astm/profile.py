@@ -7,9 +7,9 @@ also say where they are in a message, with a selector::
     bottle_id:         {record: C, field: 4, key: BOTTLE}           # the component after "BOTTLE" in C.4
     time_to_detection: {record: R, test: TTD, field: 4}             # R.4 of the R record whose test is TTD
 
-Four points have no selector: the adapter fills them. ``message`` is one record per message with all
+Two points have no selector: the adapter fills them. ``message`` is one record per message with all
 its frames as raw bytes (value ``received``, ``rejected`` or ``discarded``); ``link`` is a link event (a
-NAK, a duplicate frame, line noise); ``identity`` flags a result whose lot is not a known one.
+NAK, a duplicate frame, line noise). The lot a result names is checked by the core's chain of identity.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 from gateway.config import STRICT, load_yaml_model
 from gateway.points import DeviceMap, PointSpec
 
-BUILT_IN = ("message", "link", "identity")
+BUILT_IN = ("message", "link")
 
 #: Version strings seen in H.13 in the field; a profile may list more.
 DEFAULT_VERSIONS = (

@@ -1,14 +1,13 @@
 """A message's items as readings, by the profile. Pure: no I/O, the gateway time is passed in.
 
 Nothing is adjusted and nothing dropped: a number that is not one is kept as a Bad_DecodingError reading
-that quotes the text, a status the profile does not list is kept as sent and flagged, and a result whose
-lot is not known is kept with an ``identity`` alarm beside it.
+that quotes the text, and a status the profile does not list is kept as sent and flagged. The lot a
+result names goes on its batch; the core checks it against the lots bound to equipment.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -33,7 +32,6 @@ class Context:
     equipment_id: str
     endpoint: str
     tz: tzinfo
-    known_lots: Collection[str] | None = None
     lot_pattern: re.Pattern[str] | None = None
 
 
@@ -86,9 +84,7 @@ def message_batch(message: Message, profile: AstmProfile, ctx: Context, now: dat
         notes.append(f"terminated with code {code} ({TERMINATION.get(code, 'unknown code')})")
     if len(message.of_type("O")) > 1:
         notes.append(f"{len(message.of_type('O'))} order records; the profile reads the first")
-    lot_id, identity = _lot(message, profile, ctx)
-    if identity is not None:
-        readings.append(_built_in(ctx, "identity", "unknown_lot", now, identity, Quality.GOOD, None, source_time))
+    lot_id = _lot(message, profile, ctx)
     sender = "^".join(c for c in header.components(5) if c)
     summary = f"{len(message.records)} records from {sender or 'an unnamed sender'}"
     detail = "; ".join([summary, *notes])
@@ -162,8 +158,11 @@ def _built_in(
                       detail)
 
 
-def _lot(message: Message, profile: AstmProfile, ctx: Context) -> tuple[str | None, str | None]:
-    """The lot the result belongs to, and why it is flagged (None: not flagged)."""
+def _lot(message: Message, profile: AstmProfile, ctx: Context) -> str | None:
+    """The lot the result names (from its specimen id or the profile's lot field), None when it names none.
+
+    Whether that lot is bound to equipment is the core's chain-of-identity check, not the adapter's.
+    """
     lot = ""
     if ctx.lot_pattern is not None and profile.specimen_point is not None:
         spec = profile.points[profile.specimen_point].select
@@ -173,10 +172,4 @@ def _lot(message: Message, profile: AstmProfile, ctx: Context) -> tuple[str | No
     elif profile.lot is not None:
         found = select(message, profile.lot, profile.test_component)
         lot = found[1] if found else ""
-    if ctx.known_lots is None:
-        return lot or None, None
-    if lot and lot in ctx.known_lots:
-        return lot, None
-    if not lot:
-        return None, "the result names no lot; it is kept and needs a lot assigned by hand"
-    return None, f"lot {lot!r} is not a known lot; the result is kept and needs review"
+    return lot or None

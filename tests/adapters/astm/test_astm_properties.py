@@ -21,7 +21,7 @@ from gateway.config import PROJECT_CONFIG_DIR
 from tests.adapters.astm.worked import BACTALERT_POSITIVE, ENQ, EOT, MINI_LIS, records_of
 
 PROFILE = load_profile(PROJECT_CONFIG_DIR / "astm-profiles" / "bactalert-lis2a2.yaml")
-CTX = Context("BTA-1", "astm+serial:///dev/null", UTC, frozenset({"CT-2025-0042-FP"}))
+CTX = Context("BTA-1", "astm+serial:///dev/null", UTC)
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 VALID = ENQ + b"".join(BACTALERT_POSITIVE) + EOT + ENQ + b"".join(MINI_LIS) + EOT
