@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 
 from device_sims.particle_counter import ParticleCounterSim
@@ -47,6 +48,7 @@ class Dashboard:
     journal: Path
     token: str
     viewer_token: str
+    verifier_token: str
 
 
 def users_file(path: Path, **people: tuple[str, str]) -> None:
@@ -60,8 +62,9 @@ def users_file(path: Path, **people: tuple[str, str]) -> None:
 @contextlib.asynccontextmanager
 async def running_dashboard(tmp_path: Path) -> AsyncIterator[Dashboard]:
     """Two simulated counters (one with an excursion scheduled) read by the real gateway serving its API."""
-    token, viewer_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    users_file(tmp_path / "users.yaml", olivia=("operator", token), victor=("viewer", viewer_token))
+    token, viewer_token, verifier_token = (secrets.token_urlsafe(32) for _ in range(3))
+    users_file(tmp_path / "users.yaml", olivia=("operator", token), victor=("viewer", viewer_token),
+               quentin=("qa", verifier_token))
     async with (
         ParticleCounterSim(profile="lighthouse", sample_time_s=1.0, seed=5, grade="A", scenario=EXCURSION) as iso,
         ParticleCounterSim(profile="airnet2", sample_time_s=1.0, seed=2, grade="B", state="at_rest") as airlock,
@@ -86,7 +89,7 @@ async def running_dashboard(tmp_path: Path) -> AsyncIterator[Dashboard]:
         gateway = asyncio.create_task(run_gateway(loaded, stop=stop, on_started=started.append))
         try:
             url = await eventually(lambda: _api_url(started, gateway), timeout_s=15, what="the gateway's API to start")
-            yield Dashboard(url, tmp_path / "journal.sqlite", token, viewer_token)
+            yield Dashboard(url, tmp_path / "journal.sqlite", token, viewer_token, verifier_token)
         finally:
             stop.set()
             await gateway
@@ -97,6 +100,15 @@ def _api_url(started: list[RunningGateway], gateway: asyncio.Task[object]) -> st
     if gateway.done():
         gateway.result()  # the gateway stopped: say why
     return started[0].api.url if started and started[0].api is not None else None
+
+
+async def bind_lot(dash: Dashboard, equipment_id: str, lot_id: str, coi_id: str) -> None:
+    """Two people bind a lot through the API, as a second screen would."""
+    headers = {"Authorization": f"Bearer {dash.token}", "X-Verifier-Token": dash.verifier_token}
+    body = {"equipment_id": equipment_id, "lot_id": lot_id, "coi_id": coi_id, "reason": "lot start"}
+    async with aiohttp.ClientSession() as session, session.post(f"{dash.url}/api/bindings", json=body,
+                                                               headers=headers) as response:
+        assert response.status == 200, await response.text()
 
 
 async def sign_in(page: Page, token: str) -> None:
@@ -124,6 +136,11 @@ async def test_an_operator_sees_the_equipment_and_acknowledges_an_alarm_from_the
         temperature = iso.locator("tr[data-parameter='temperature']")
         await expect(temperature).to_contain_text("Cel", timeout=WAIT_MS)
         await expect(temperature).to_contain_text("Good")
+
+        # a lot bound meanwhile shows on its tile without a reload
+        await bind_lot(dash, "PC-ISO-1", "LOT-0042", "COI-ACME-7731")
+        await expect(iso.locator(".binding")).to_have_text("Lot LOT-0042 · COI COI-ACME-7731", timeout=WAIT_MS)
+        await expect(page.get_by_role("article", name="PC-AL-1")).to_contain_text("No lot bound")
 
         # the excursion the simulator was told to make shows up as an active alarm
         alarm = page.locator("#alarm-list li", has_text="PC-ISO-1 · particle_concentration_0_5um")
