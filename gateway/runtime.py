@@ -1,7 +1,8 @@
 """Put the parts together: simulators (if the config starts any), journal, one supervisor per device.
 
-Shutdown order matters for "nothing lost": device tasks are cancelled first, then the journal drains
-what they handed it and closes, then shared connections and simulators stop.
+Shutdown order matters for "nothing lost": device tasks are cancelled first, then the operator API
+(if the site has one) stops, then the journal drains what they handed it and closes, then shared
+connections and simulators stop.
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ class OperatorApi:
             self._follow.cancel()
             await asyncio.gather(self._follow, return_exceptions=True)
             self._follow = None
-        self.live.close()
+        await self.live.close()
 
     # -- auth -------------------------------------------------------------------------------------
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -26,6 +27,7 @@ from gateway.journal import Journal, JournalReader
 log = structlog.get_logger(__name__)
 
 Summary = dict[str, Any]
+_T = TypeVar("_T")
 
 #: The fields of a record the live stream and the last values carry.
 SUMMARY_FIELDS = (
@@ -61,12 +63,13 @@ class LiveState:
         self._subscribers: set[Subscriber] = set()
         self._queue_batches = queue_batches
         self._reader: JournalReader | None = None
+        self._reading = threading.Lock()
 
     async def load(self) -> None:
         """Start from what the journal holds: the last value of every parameter, the recent alarms."""
         self.cursor = self.journal.last_seq
         self._reader = await asyncio.to_thread(JournalReader, self.journal.path)
-        known = await asyncio.to_thread(self._read_start, self._reader, self.cursor)
+        known = await asyncio.to_thread(self._locked, self._read_start, self._reader, self.cursor)
         self._apply(known)
 
     async def follow(self) -> None:
@@ -75,17 +78,18 @@ class LiveState:
         while True:
             await self.journal.wait_for_commit(self.cursor)
             while self.cursor < self.journal.last_seq:
-                batch = await asyncio.to_thread(self._read_page, self._reader, self.cursor)
+                batch = await asyncio.to_thread(self._locked, self._read_page, self._reader, self.cursor)
                 if not batch:
                     break
                 self.cursor = batch[-1]["seq"]
                 self._apply(batch)
                 self._publish(batch)
 
-    def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+    async def close(self) -> None:
+        """Close the reader once no thread is reading with it (a cancelled follow leaves its read running)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await asyncio.to_thread(self._locked, reader.close)
 
     def subscribe(self) -> Subscriber:
         sub = Subscriber(asyncio.Queue(self._queue_batches))
@@ -123,6 +127,11 @@ class LiveState:
                 with contextlib.suppress(asyncio.QueueFull):
                     sub.queue.put_nowait([])  # wakes the handler, which ends the stream
                 log.warning("live stream client fell behind; ending its stream (it reconnects)")
+
+    def _locked(self, work: Callable[..., _T], *args: Any) -> _T:
+        """Run blocking reader work in a thread, one at a time, so closing waits for a read in progress."""
+        with self._reading:
+            return work(*args)
 
     @staticmethod
     def _read_page(reader: JournalReader, since: int) -> list[Summary]:

@@ -188,6 +188,7 @@ async def test_bad_queries_get_a_one_line_error(site: Site) -> None:
         ("/api/records?limit=5000", "limit must be a whole number 1-1000, not '5000'"),
         ("/api/records?since_seq=-1", "since_seq must be a whole number >= 0, not '-1'"),
         ("/api/alarms?state=open", "state must be one of active, all, not 'open'"),
+        (f"/api/records?since_seq={10**19}", f"since_seq must be a whole number >= 0, not '{10**19}'"),
         ("/api/nothing-here", "Not Found"),
     ]:
         status, data = await site.call("GET", path, "vera")
@@ -195,6 +196,8 @@ async def test_bad_queries_get_a_one_line_error(site: Site) -> None:
     async with site.http.post(site.url + "/api/bindings", data=b"{not json", headers=site.headers(
             "olga", "oscar")) as response:
         assert response.status == 400 and (await response.json())["error"] == "the body must be a JSON object"
+    status, data = await site.call("POST", "/api/alarms/1²/acknowledge", "olga", body={"comment": "x"})
+    assert (status, data) == (400, {"error": "seq must be a record's seq (a whole number), not '1²'"})
     status, data = await site.call("POST", "/api/bindings", "olga", verifier="oscar", body={
         "equipment_id": "CP-1", "lot_id": "L", "reason": "r", "dins": ["G123498654321X"]})
     assert (status, data) == (400, {
