@@ -28,7 +28,11 @@ def configure(fmt: LogFormat = "console", level: str = "info") -> None:
         ]
         factory: structlog.types.WrappedLogger = structlog.BytesLoggerFactory(sys.stderr.buffer)
     else:
-        processors = [*shared, structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+        # plain tracebacks: a rich one prints local variables, and a local may hold a token or password
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+        processors = [*shared, renderer]
         factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
         processors=processors,
