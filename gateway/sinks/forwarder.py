@@ -54,6 +54,8 @@ class SinkStatus:
     oldest_pending: datetime | None = None
     delivered: int = 0
     rejected: int = 0
+    #: Records of this sink in the journal's dead-letter list (all runs, not only this one).
+    dead_letters: int = 0
     failures: int = 0
     last_error: str | None = None
     since: datetime = field(default_factory=utc_now)
@@ -74,7 +76,8 @@ class SinkStatus:
         return {
             "name": self.name, "type": self.type, "state": self.state, "cursor": self.cursor,
             "last_seq": self.last_seq, "backlog": self.backlog, "backlog_age_s": round(self.backlog_age_s, 3),
-            "delivered": self.delivered, "rejected": self.rejected, "failures": self.failures,
+            "delivered": self.delivered, "rejected": self.rejected, "dead_letters": self.dead_letters,
+            "failures": self.failures,
             "last_error": self.last_error, "since": self.since.isoformat(),
         }
 
@@ -103,6 +106,7 @@ class Forwarder:
         catch-up after an outage overlaps the journal read with the receiver's work.
         """
         reader = await asyncio.to_thread(JournalReader, self.journal.path)
+        self.status.dead_letters = len(await asyncio.to_thread(reader.dead_letters, self.cursor_name))
         cursor = self.journal.get_cursor(self.cursor_name)
         self.status.cursor = cursor
         pending: list[tuple[int, WireRecord]] = []
@@ -270,6 +274,7 @@ class Forwarder:
             self.status.cursor = cursor
             self.status.delivered += done - len(rejected)
             self.status.rejected += len(rejected)
+            self.status.dead_letters += len(rejected)
             for seq, reason in rejected:
                 self._log.error("record rejected by the receiver: kept in the dead-letter list", seq=seq, reason=reason)
             self._settled.set()

@@ -151,7 +151,7 @@ async def test_a_permanent_reject_is_dead_lettered_with_an_audit_entry_and_the_r
     await append(journal, 10)
     async with forwarding(journal, sink) as fwd:
         await until(lambda: fwd.status.cursor == 10)
-        assert fwd.status.rejected == 1 and fwd.status.delivered == 9
+        assert fwd.status.rejected == 1 and fwd.status.delivered == 9 and fwd.status.dead_letters == 1
     assert sink.seqs() == [s for s in range(1, 11) if s != 4]
     with JournalReader(journal.path) as reader:
         (letter,) = reader.dead_letters()
