@@ -100,9 +100,11 @@ class LiveState:
         self._subscribers.discard(sub)
 
     def is_active(self, alarm: Summary) -> bool:
-        """An alarm is active while it is the latest of its parameter and not ``normal``."""
+        """An alarm is active while it is the latest of its parameter and raised: not ``normal``, not a
+        device's alarm flag reading false, not a gap (no value: the device is down, its tile says so)."""
         key = (alarm["equipment_id"], alarm["parameter"])
-        return self.latest_alarm.get(key) == alarm["seq"] and alarm["value"] != "normal"
+        value = alarm["value"]
+        return self.latest_alarm.get(key) == alarm["seq"] and value not in ("normal", None) and value is not False
 
     def _apply(self, summaries: Iterable[Summary]) -> None:
         for s in summaries:

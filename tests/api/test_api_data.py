@@ -7,8 +7,10 @@ import asyncio
 from datetime import timedelta
 
 import orjson
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.api.events import LiveState
 from gateway.identity import EXCEPTION_PARAMETER
 from gateway.journal import JournalReader
 from gateway.records import Kind, Quality, RecordDraft, utc_now
@@ -205,3 +207,13 @@ async def test_bad_queries_get_a_one_line_error(site: Site) -> None:
     status, data = await site.call("POST", "/api/bindings", "olga", verifier="oscar",
                                    body={"equipment_id": "CP-1", "lot": "L", "reason": "r"})
     assert (status, data) == (400, {"error": "lot_id: Field required"})
+
+
+@pytest.mark.parametrize(("value", "active"), [("high", True), (True, True), ("normal", False), (False, False),
+                                               (None, False)])
+def test_an_alarm_is_active_only_while_raised(value: object, active: bool) -> None:
+    """A device's own alarm flag reading false, and a gap (no value), are not active alarms."""
+    state = LiveState.__new__(LiveState)
+    state.latest_alarm = {("CRF-1", "alarm_door_open"): 7}
+    alarm = {"equipment_id": "CRF-1", "parameter": "alarm_door_open", "seq": 7, "value": value}
+    assert state.is_active(alarm) is active
