@@ -62,7 +62,36 @@ class Adapter(Protocol):
     needs_acknowledge: bool
 
 
-class PollingAdapter(ABC):
+class ConnectedAdapter(ABC):
+    """Base of adapters that hold a link: ``async with`` connects, and a failed connect still closes.
+
+    Subclasses write ``connect`` and an idempotent ``close``; the lifecycle the supervisor relies on
+    (enter connects or raises with nothing left open, exit always closes) is written here once.
+    """
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the link; raise CommunicationError (or another DeviceError) when the device cannot be reached."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the link. Must be safe to call twice and after a failed connect."""
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.connect()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+class PollingAdapter(ConnectedAdapter):
     """Base for request/response devices: subclasses connect, close and ``read_once``.
 
     The loop keeps a fixed rate against the monotonic clock: a slow read delays the next one but
@@ -72,15 +101,6 @@ class PollingAdapter(ABC):
     def __init__(self, *, poll_interval_s: float, equipment_id: str = "") -> None:
         self.poll_interval_s = poll_interval_s
         self.equipment_id = equipment_id
-        self._open = False
-
-    @abstractmethod
-    async def connect(self) -> None:
-        """Open the link; raise CommunicationError when the device cannot be reached."""
-
-    @abstractmethod
-    async def close(self) -> None:
-        """Release the link. Must be safe to call twice and after a failed connect."""
 
     @abstractmethod
     async def read_once(self) -> ReadingBatch | None:
@@ -91,21 +111,6 @@ class PollingAdapter(ABC):
 
     async def acknowledge(self, batch: ReadingBatch) -> None:
         """Most polled devices need no acknowledgement."""
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.connect()
-        except BaseException:
-            await self.close()
-            raise
-        self._open = True
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._open = False
-        await self.close()
 
     async def poll(self) -> AsyncIterator[ReadingBatch]:
         """One poll: what the device has new since the last one, zero or more batches, oldest first.

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from types import TracebackType
-from typing import Self
 
 from asyncua import ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy, StatusChangeEvent, Subscription
@@ -28,7 +26,7 @@ from adapters.opcua.nodemap import NodeMap, OpcUaPoint
 from adapters.opcua.program import ProgramTracker
 from adapters.opcua.session import LIBRARY_ERRORS, Session, chunks
 from adapters.opcua.status import MISSING_NODE_CODES, status_name
-from gateway.adapter import PollingAdapter
+from gateway.adapter import ConnectedAdapter, PollingAdapter
 from gateway.records import ReadingBatch
 
 #: Notifications folded into one batch at most: a burst larger than this becomes several batches.
@@ -68,7 +66,7 @@ def monitor_request(handle: int, rp: ResolvedPoint, default_sampling_ms: float) 
     return req
 
 
-class OpcUaAdapter:
+class OpcUaAdapter(ConnectedAdapter):
     """Subscribe mode: one subscription in iterator mode with a bounded queue that never drops silently."""
 
     #: Nothing is acknowledged to an OPC UA server: reads may overlap earlier commits.
@@ -83,20 +81,7 @@ class OpcUaAdapter:
         self._by_handle: dict[int, ResolvedPoint] = {}
         self._overflowed = False
 
-    async def __aenter__(self) -> Self:
-        try:
-            await self._open()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def _open(self) -> None:
+    async def connect(self) -> None:
         s = self.session
         await s.open()
         points = await s.resolve()

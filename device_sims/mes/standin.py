@@ -21,6 +21,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from device_sims.lifecycle import Simulator
 from gateway.errors import SimulatorError
 
 log = structlog.get_logger(__name__)
@@ -54,7 +55,7 @@ class BadBatch(ValueError):
     """The body breaks the wire contract: answered 400 with the reason and no per-record results."""
 
 
-class MesStandIn:
+class MesStandIn(Simulator):
     """``async with MesStandIn() as mes: mes.endpoint`` — an MES records endpoint on 127.0.0.1:<free port>.
 
     ``token`` requires ``Authorization: Bearer <token>``; ``ssl`` serves https (give a server context, with
@@ -99,13 +100,6 @@ class MesStandIn:
         self.idempotency_keys: list[str] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
-    async def __aenter__(self) -> MesStandIn:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
     async def start(self) -> None:
         """Open the endpoint; SimulatorError naming the address when it cannot be bound."""
         if self._runner is not None:
@@ -113,7 +107,7 @@ class MesStandIn:
         await self._open()
         log.info("mes_standin_listening", endpoint=self.endpoint)
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         """Release hanging answers, stop listening and drop open connections. Idempotent."""
         self._unhang.set()
         await self._cancel_timer()

@@ -15,8 +15,6 @@ import re
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -27,6 +25,7 @@ from adapters.serial.astm.message import Assembler, Delimiters, Discarded, Messa
 from adapters.serial.astm.profile import AstmProfile
 from adapters.serial.astm.results import Context, link_batch, message_batch, rejected_batch
 from adapters.serial.transport import SerialLine
+from gateway.adapter import ConnectedAdapter
 from gateway.errors import CommunicationError
 from gateway.records import ReadingBatch, utc_now
 
@@ -36,7 +35,7 @@ log = structlog.get_logger(__name__)
 HELD = "astm-ack-held"
 
 
-class AstmAdapter:
+class AstmAdapter(ConnectedAdapter):
     """One instrument on one serial line (a device path or a ``socket://`` URL)."""
 
     needs_acknowledge = True
@@ -59,13 +58,11 @@ class AstmAdapter:
         self._next_query: float | None = None
         self._log = log.bind(equipment_id=equipment.id, port=equipment.port)
 
-    async def __aenter__(self) -> Self:
+    async def connect(self) -> None:
         await self.line.open()
-        return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def close(self) -> None:
+        """Forget the link state and close the line; safe twice and after a failed open."""
         self.link.close()
         await self.line.close()
 

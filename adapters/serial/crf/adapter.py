@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
-from types import TracebackType
-from typing import Self
 
 import structlog
 
@@ -36,6 +34,7 @@ from adapters.serial.crf.codec import (
 from adapters.serial.crf.config import CrfEquipmentConfig
 from adapters.serial.crf.translate import LineAssembler, LineResult, Translator
 from adapters.serial.transport import SerialLine
+from gateway.adapter import ConnectedAdapter
 from gateway.errors import CommunicationError
 from gateway.records import ReadingBatch, utc_now
 
@@ -49,7 +48,7 @@ HANDSHAKE: dict[str, tuple[type, ...]] = {
 }
 
 
-class CrfAdapter:
+class CrfAdapter(ConnectedAdapter):
     """One controlled-rate freezer on one serial line (a device path or a ``socket://`` device server)."""
 
     #: Nothing is acknowledged to the freezer: it streams whether or not the gateway keeps up.
@@ -63,19 +62,10 @@ class CrfAdapter:
         self._pending: list[LineResult] = []
         self.log = log.bind(equipment_id=equipment.id, port=equipment.port)
 
-    async def __aenter__(self) -> Self:
-        try:
-            await self.line.open()
-            await self._handshake()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+    async def connect(self) -> None:
+        """Open the line and ask who the freezer is, which profile it holds and what it is running."""
+        await self.line.open()
+        await self._handshake()
 
     async def _handshake(self) -> None:
         """Ask for identity, loaded profile and run; keep every line that comes meanwhile (samples too)."""
