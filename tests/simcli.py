@@ -8,8 +8,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+
+import pytest
+
+from gateway.errors import SimulatorError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,3 +47,22 @@ async def stop_cli(proc: asyncio.subprocess.Process, signum: int = signal.SIGTER
     assert stdout == b"", "the endpoint line is the only stdout output"
     assert proc.returncode is not None
     return proc.returncode, stderr
+
+
+def help_text(main: Callable[[list[str] | None], int], capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``--help`` prints; it must exit 0."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    return capsys.readouterr().out
+
+
+async def assert_taken_port_refused(make_sim: Callable[[int], AbstractAsyncContextManager[object]]) -> None:
+    """A simulator asked for a port another socket holds fails with a SimulatorError naming the address."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SimulatorError, match=f"127.0.0.1:{port}"):
+            async with make_sim(port):
+                pass

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from asyncua import Client
 
 from device_sims.closed_processor import ClosedProcessorSim
 from device_sims.closed_processor.cli import main
-from gateway.errors import SimulatorError
-from tests.simcli import start_cli, stop_cli
+from tests.simcli import assert_taken_port_refused, help_text, start_cli, stop_cli
 
 from .opcua_support import read
 
@@ -30,19 +28,10 @@ async def test_cli_json_line_then_sigterm_exits_0() -> None:
 
 
 def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["--help"])
-    assert exited.value.code == 0
-    out = capsys.readouterr().out
+    out = help_text(main, capsys)
     for option in ("--profile", "--host", "--port", "--time-scale", "--seed", "--security", "--json"):
         assert option in out
 
 
 async def test_a_taken_port_is_a_simulator_error() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(SimulatorError, match=f"127.0.0.1:{port}"):
-            async with ClosedProcessorSim(port=port):
-                pass
+    await assert_taken_port_refused(lambda port: ClosedProcessorSim(port=port))

@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 
 import pytest
 from pymodbus import FramerType
@@ -14,8 +13,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
 from device_sims.particle_counter import ParticleCounterSim
 from device_sims.particle_counter.cli import main
-from gateway.errors import SimulatorError
-from tests.simcli import start_cli, stop_cli
+from tests.simcli import assert_taken_port_refused, help_text, start_cli, stop_cli
 
 from .support import link_exists
 
@@ -66,19 +64,10 @@ async def test_cli_rtu_line_with_two_units_then_sigint_exits_0() -> None:
 
 
 def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["--help"])
-    assert exited.value.code == 0
-    out = capsys.readouterr().out
+    out = help_text(main, capsys)
     for option in ("--profile", "--transport", "--unit-id", "--grade", "--sample-time-s", "--seed", "--json"):
         assert option in out
 
 
 async def test_a_taken_port_is_a_simulator_error() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(SimulatorError, match=f"127.0.0.1:{port}"):
-            async with ParticleCounterSim(port=port):
-                pass
+    await assert_taken_port_refused(lambda port: ParticleCounterSim(port=port))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import aiohttp
 import pytest
 
 from device_sims.mes import MesStandIn
-from gateway.errors import SimulatorError
 from gateway.sinks import SinkError, Verdict
+from tests.simcli import assert_taken_port_refused
 
 from .support import GATEWAY_ID, MakeRecords, MakeSink, batch_of, connected
 
@@ -75,10 +74,4 @@ async def test_control_endpoint_rejects_and_takes_the_endpoint_down_for_a_while(
 
 
 async def test_a_taken_port_is_a_simulator_error() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(SimulatorError, match=f"MES stand-in cannot listen on 127.0.0.1:{port}"):
-            async with MesStandIn(port=port):
-                pass
+    await assert_taken_port_refused(lambda port: MesStandIn(port=port))
