@@ -20,11 +20,11 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 
+from ..lifecycle import Simulator
 from ..scenario import parse_scenario, run_scenario
 from . import astm
 from .endpoint import PtyEndpoint
@@ -106,7 +106,7 @@ class _Outgoing:
     records: list[str]
 
 
-class BactAlertSim:
+class BactAlertSim(Simulator):
     """Bottles, a simulated clock and the instrument's end of an ASTM serial line."""
 
     host: str | None = None
@@ -203,15 +203,6 @@ class BactAlertSim:
                     raise result
         finally:
             self._endpoint.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- faults ---------------------------------------------------------------------------------------
     def inject(self, fault: str, *, unit_id: int | None = None, **params: float) -> None:

@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 from asyncua import Server, ua
 
+from ..lifecycle import Simulator
 from ..scenario import parse_scenario, run_scenario
 from .faults import Fault, LinkFaults, fault_params, parse_fault, status_code, value_paths
 from .model import InvalidState, ProcessModel, RunResult
@@ -55,7 +55,7 @@ class ClosedProcessorState:
     device_time: datetime
 
 
-class ClosedProcessorSim:
+class ClosedProcessorSim(Simulator):
     """One simulated processor. `time_scale` is simulated seconds per real second (60: a day in 24 min).
 
     Faults start with `inject()` and end with `clear()`; `await restore()` lifts every fault and puts
@@ -191,15 +191,6 @@ class ClosedProcessorSim:
             self._faults.new_certificate = False
             self._restart_count += 1
         self._log.info("server restarted", endpoint=self.endpoint)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- commands (the same as the OPC UA methods) ----------------------------------------------
     async def start_program(

@@ -23,13 +23,13 @@ import tty
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 
 from gateway.config import PROJECT_CONFIG_DIR
 
+from ..lifecycle import Simulator
 from ..scenario import parse_scenario, run_scenario
 from .model import OUTCOME_STOPPED, FreezerModel, InvalidState, Physics, Profile, Run, Step, load_profile
 from .wire import DeviceClock, line, parse_command, sample_line
@@ -97,7 +97,7 @@ class PtyLink:
                 os.close(fd)
 
 
-class FreezerSim:
+class FreezerSim(Simulator):
     """One simulated freezer. ``time_scale`` is simulated seconds per real second (600: an hour in 6 s)."""
 
     def __init__(
@@ -198,19 +198,6 @@ class FreezerSim:
         for result in results:
             if isinstance(result, Exception):
                 raise result
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- operator actions ------------------------------------------------------------------------
     def start_run(self, lot: str | None = None) -> str:

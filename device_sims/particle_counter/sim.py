@@ -16,11 +16,11 @@ import asyncio
 import random
 import time
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 
+from ..lifecycle import Simulator
 from ..scenario import parse_scenario, run_scenario
 from .faults import EITHER_SCOPE, LINK_ONLY, Fault, LinkFaults, fault_params, parse_fault
 from .model import CounterConfig, CounterModel, CounterState
@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 TRANSPORTS = ("tcp", "rtu")
 
 
-class ParticleCounterSim:
+class ParticleCounterSim(Simulator):
     """Simulated particle counters of one profile behind one Modbus TCP listener or one RTU line.
 
     Several `unit_ids` on RTU model an RS-485 bus with several counters, each with its own model,
@@ -194,15 +194,6 @@ class ParticleCounterSim:
         finally:
             await self._close_endpoint()
         self._log.info("simulator stopped")
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- faults --------------------------------------------------------------------------------
     def inject(self, fault: str, *, unit_id: int | None = None, **params: float) -> None:

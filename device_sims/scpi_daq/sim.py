@@ -29,11 +29,11 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 
+from ..lifecycle import Simulator
 from ..scenario import parse_scenario, run_scenario
 from .instrument import Identity, ScpiInstrument
 from .model import DEFAULT_CHANNELS, DewarConfig, DewarModel, spread
@@ -65,7 +65,7 @@ class DaqState:
     connections: int
 
 
-class ScpiDaqSim:
+class ScpiDaqSim(Simulator):
     """One simulated DAQ behind one endpoint. See the module docstring for faults."""
 
     def __init__(
@@ -173,15 +173,6 @@ class ScpiDaqSim:
             if pty is not None:
                 await pty.stop()
         self._log.info("simulator stopped")
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- faults ----------------------------------------------------------------------------------------
     def inject(self, fault: str, *, unit_id: int | None = None, **params: float) -> None:
