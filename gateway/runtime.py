@@ -113,11 +113,12 @@ async def run_gateway(
     stop: asyncio.Event | None = None,
     on_records: OnRecords | None = None,
     on_started: Callable[[RunningGateway], None] | None = None,
-    drain_grace_s: float = 5.0,
+    drain_grace_s: float | None = None,
 ) -> RunSummary:
     """Run until ``duration_s`` passes or ``stop`` is set; return what was committed.
 
-    On the way out the devices stop first, then the sinks get ``drain_grace_s`` to forward what is
+    On the way out the devices stop first, then the sinks get ``drain_grace_s`` (default: the site's
+    ``gateway.drain_on_stop_s``) to forward what is
     committed (what they do not reach stays in the journal for the next start), then the journal closes.
     """
     site = loaded.site
@@ -169,7 +170,8 @@ async def run_gateway(
                         task.cancel()
                     if devices:
                         await asyncio.wait(devices)
-                    await _drain(running.forwarders, drain_grace_s)
+                    grace = site.gateway.drain_on_stop_s if drain_grace_s is None else drain_grace_s
+                    await _drain(running.forwarders, grace)
                     for task in upkeep:
                         task.cancel()
             finally:

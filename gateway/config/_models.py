@@ -110,6 +110,13 @@ class GatewaySection(BaseModel):
 
     id: Identifier = Field(description="this gateway's id: half of every record's idempotency key")
     description: str = ""
+    drain_on_stop_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="on a clean stop, how long the sinks may take to forward what is committed (the rest waits for "
+        "the next start)",
+    )
 
 
 class JournalConfig(BaseModel):

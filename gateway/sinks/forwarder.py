@@ -33,6 +33,9 @@ from gateway.sinks.base import Outcome, Sink, SinkBatch, SinkConfig, SinkError, 
 
 log = structlog.get_logger(__name__)
 
+#: Longest wait between tries while a shutdown drain runs.
+_DRAIN_RETRY_S = 0.2
+
 #: Cursor names of sinks in the journal's ``cursors`` table: ``sink:<name>``.
 CURSOR_PREFIX = "sink:"
 
@@ -299,8 +302,12 @@ class Forwarder:
             self._failing = True
 
     async def _back_off(self, failures: int) -> None:
+        """Wait before the next try; a shutdown drain shortens the wait, since its time is bounded anyway."""
         self._mark("backing_off")
-        await asyncio.sleep(self._delay(failures - 1))
+        delay = self._delay(failures - 1)
+        if self._flush.is_set():
+            delay = min(delay, _DRAIN_RETRY_S)
+        await asyncio.sleep(delay)
 
     async def _close(self) -> None:
         self._connected = False

@@ -27,7 +27,7 @@ def site_file(folder: Path, gateway_id: str, broker: Mosquitto, suite: int) -> P
     folder.mkdir()
     path = folder / "site.yaml"
     path.write_text(
-        f"gateway: {{id: {gateway_id}}}\n"
+        f"gateway: {{id: {gateway_id}, drain_on_stop_s: 30}}\n"
         "journal: {path: journal.sqlite}\n"
         "supervisor: {backoff_initial_s: 0.1, backoff_max_s: 0.5}\n"
         "simulators:\n"
