@@ -92,6 +92,7 @@ async def test_three_gateways_on_one_broker_each_stream_is_complete_and_gap_free
         for gw, site in zip(FLEET, sites, strict=True):
             with JournalReader(site.parent / "journal.sqlite") as reader:
                 last[gw] = reader.last_seq()
+                assert reader.get_cursor("sink:uns") == last[gw], f"{gw} stopped before forwarding everything"
         await sub.wait_for(
             lambda: all(per_gateway()[gw] >= set(range(1, last[gw] + 1)) for gw in FLEET),
             timeout_s=20,
