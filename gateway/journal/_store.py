@@ -8,10 +8,11 @@ continues from what is on disk: a failed transaction leaves no gap and no fork, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,7 @@ class WriterStore:
         One transaction: the dead letters, their audit entries and the cursor move land together or
         not at all. Refused beyond the last committed record.
         """
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction(f"store cursor {name!r}") as conn:
             last = _schema.read_head(conn)[0]
             if seq > last:
                 raise ValueError(f"cursor {name!r}: seq {seq} is beyond the last committed record ({last})")
@@ -185,21 +184,13 @@ class WriterStore:
                     for s, reason in rejected
                 ])
             conn.execute(_schema.UPSERT_CURSOR, (name, seq, utc_now().isoformat()))
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            self._rollback(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise JournalError(f"{self._path}: cannot store cursor {name!r}: {exc}") from exc
-            raise
 
     def resolve(self, seq: int, kind: str, parameters: Sequence[str], entry: AuditEntry) -> None:
         """Record that a person closed the flagged record ``seq`` (an alarm, an exception), with its audit entry.
 
         ValueError when there is no such record, it is not of ``parameters``' kind, or it is already closed.
         """
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction(f"record the resolution of seq {seq}") as conn:
             row = conn.execute("SELECT parameter, payload FROM records WHERE seq = ?", (seq,)).fetchone()
             if row is None:
                 raise ValueError(f"no record with seq {seq}")
@@ -214,25 +205,11 @@ class WriterStore:
                 (seq, kind, entry.actor, utc_now().isoformat(), entry.reason or ""),
             )
             append_entries(conn, [entry])
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            self._rollback(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise JournalError(f"{self._path}: cannot record the resolution of seq {seq}: {exc}") from exc
-            raise
 
     def audit(self, entries: Sequence[AuditEntry]) -> None:
         """Append entries to the audit trail in a transaction of their own."""
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction("write the audit trail") as conn:
             append_entries(conn, entries)
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            self._rollback(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise JournalError(f"{self._path}: cannot write the audit trail: {exc}") from exc
-            raise
 
     def prune(self, through_seq: int, before: str, max_rows: int) -> int:
         """Remove up to ``max_rows`` of the oldest records: only seqs <= ``through_seq`` (what every sink
@@ -242,9 +219,7 @@ class WriterStore:
         The chain stays checkable: meta keeps the seq and hash of the last removed record, where
         verify starts, and the audit trail records the prune in the same transaction.
         """
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction("prune the journal") as conn:
             start = _schema.read_pruned(conn)[0]
             limit = min(through_seq, _schema.read_head(conn)[0] - 1, start + max_rows)
             (held,) = conn.execute("SELECT min(seq) FROM dead_letters").fetchone()
@@ -256,7 +231,6 @@ class WriterStore:
             if newer is not None:
                 limit = int(newer) - 1
             if limit <= start:
-                conn.execute("COMMIT")
                 return 0
             (hash_,) = conn.execute("SELECT hash FROM records WHERE seq = ?", (limit,)).fetchone()
             removed = conn.execute("DELETE FROM records WHERE seq <= ?", (limit,)).rowcount
@@ -268,13 +242,7 @@ class WriterStore:
                 "journal.pruned", f"records {start + 1}..{limit}", "older than the retention window and forwarded",
                 {"first_seq": start + 1, "last_seq": limit, "last_hash": hash_, "before": before, "removed": removed},
             )])
-            conn.execute("COMMIT")
             return removed
-        except BaseException as exc:
-            self._rollback(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise JournalError(f"{self._path}: cannot prune the journal: {exc}") from exc
-            raise
 
     def _below_floor(self) -> JournalError | None:
         """A refusal when free disk is under the floor: loud, and before anything is half-written."""
@@ -291,10 +259,20 @@ class WriterStore:
             f"{self._min_free_bytes / 1e6:.0f} MB: refusing new records; free disk space or lower journal.min_free_mb"
         )
 
-    @staticmethod
-    def _rollback(conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+    @contextlib.contextmanager
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; any error rolls back, and an SQLite one says what could not be done."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(f"{self._path}: cannot {what}: {exc}") from exc
+            raise
 
     def _failed(
         self, conn: sqlite3.Connection, exc: Exception, outcome: BatchOutcome, rows: int, intended: Head | None
