@@ -170,6 +170,7 @@ async def run_gateway(
                         task.cancel()
                     if devices:
                         await asyncio.wait(devices)
+                    await journal.flush()  # what the devices handed over is committed before the sinks drain
                     grace = site.gateway.drain_on_stop_s if drain_grace_s is None else drain_grace_s
                     await _drain(running.forwarders, grace)
                     for task in upkeep:

@@ -277,6 +277,17 @@ class Journal:
             self._executor, self._store.prune, through_seq, before, max_rows
         )
 
+    async def flush(self) -> int:
+        """Wait until everything appended so far is committed (or failed); return the last committed seq.
+
+        An append whose caller was cancelled is still committed, so after the devices stop this is
+        how the runtime learns the true last record before it lets the sinks drain.
+        """
+        while self._queue or self._in_flight or self._waiting:
+            self._check_open()
+            await self._advanced.wait()
+        return self._head[0]
+
     async def wait_for_commit(self, after_seq: int) -> int:
         """Wait until a record beyond ``after_seq`` is committed; return the last committed seq."""
         while self._head[0] <= after_seq:
@@ -347,6 +358,8 @@ class Journal:
                 )
                 self._settle(self._in_flight, outcome)
                 self._in_flight = []
+                self._advanced.set()  # wakes wait_for_commit and flush, whatever the outcome
+                self._advanced = asyncio.Event()
             if self._waiting:  # cannot happen: a waiting append is admitted as soon as the queue empties
                 raise RuntimeError(f"{len(self._waiting)} appends left waiting by the journal writer")
         except BaseException as exc:
@@ -381,8 +394,6 @@ class Journal:
             log.info("journal writes recovered", path=str(self._path), last_seq=self._head[0])
             self._failing = False
         if outcome.rows:
-            self._advanced.set()
-            self._advanced = asyncio.Event()
             self._transactions += 1
             self._rows += outcome.rows
             self._largest = max(self._largest, outcome.rows)

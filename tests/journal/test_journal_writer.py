@@ -232,3 +232,14 @@ async def test_a_reader_in_a_thread_sees_only_whole_transactions_while_writing(
 
         seen, _ = await asyncio.gather(asyncio.to_thread(follow, 501), write())
     assert seen == list(range(1, 502))
+
+
+async def test_flush_waits_for_appends_whose_callers_were_cancelled(journal_path: Path, make_draft) -> None:
+    """After the devices stop, the runtime must know the true last record before the sinks drain."""
+    async with Journal.open(journal_path, gateway_id="gw", max_batch_rows=5) as journal:
+        callers = [asyncio.create_task(journal.append([(make_draft(i), None)])) for i in range(40)]
+        await asyncio.sleep(0)  # every append is queued
+        for task in callers:
+            task.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        assert await journal.flush() == 40 == journal.last_seq
