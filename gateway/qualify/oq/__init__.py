@@ -1,0 +1,1 @@
+"""Operational qualification: protocols as data, run against the simulators, written as evidence."""

@@ -1,0 +1,138 @@
+"""Acceptance criteria, evaluated on what the case left behind: the journal, its audit trail, the MES.
+
+Each criterion gives a verdict and one line saying what was expected and what was observed, in numbers
+a reviewer can check against the journal themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.journal import verify
+from gateway.qualify.oq.protocol import Criterion
+from gateway.qualify.oq.steps import Rig
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    expected: str
+    observed: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'}: expected {self.expected}; observed {self.observed}"
+
+
+def _ranges(seqs: list[int], limit: int = 6) -> str:
+    """``3, 7-9, 12`` for a reviewer; the first few runs only."""
+    if not seqs:
+        return "none"
+    runs: list[tuple[int, int]] = []
+    for s in sorted(seqs):
+        if runs and s == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], s)
+        else:
+            runs.append((s, s))
+    shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:limit])
+    return shown + (f" and {len(runs) - limit} more run(s)" if len(runs) > limit else "")
+
+
+def evaluate(criterion: Criterion, rig: Rig, records: list[dict[str, Any]], audit: list[dict[str, Any]]) -> Verdict:
+    """One criterion against the case's final state."""
+    if criterion.records is not None:
+        want = criterion.records
+        n = sum(1 for r in records if want.matches(r))
+        filters = want.model_dump(exclude_none=True, exclude={"count", "min_count"})
+        if want.count is not None:
+            return Verdict(n == want.count, f"exactly {want.count} record(s) {filters}", f"{n}")
+        return Verdict(n >= (want.min_count or 0), f"at least {want.min_count} record(s) {filters}", f"{n}")
+    if criterion.no_records is not None:
+        hits = [r for r in records if criterion.no_records.matches(r)]
+        filters = criterion.no_records.model_dump(exclude_none=True)
+        seen = f"{len(hits)}, first at seq {hits[0]['seq']}" if hits else "0"
+        return Verdict(not hits, f"no record {filters}", seen)
+    if criterion.no_gaps:
+        seqs = [r["seq"] for r in records]
+        last = seqs[-1] if seqs else 0
+        missing = sorted(set(range(1, last + 1)) - set(seqs))
+        repeated = len(seqs) - len(set(seqs))
+        ok = not missing and not repeated and seqs == sorted(seqs) and last > 0
+        return Verdict(ok, "committed seqs 1..last with no gap or repeat",
+                       f"{len(seqs)} records, last seq {last}, missing {_ranges(missing)}, repeated {repeated}")
+    if criterion.mes_received_exactly is not None:
+        return _mes_exactly(rig, records)
+    if criterion.verify is not None:
+        report = verify(rig.journal_path)
+        got = "ok" if report.ok else "broken"
+        return Verdict(got == criterion.verify, f"journal verify {criterion.verify}", report.summary())
+    if criterion.audit is not None:
+        want_a = criterion.audit
+        n = sum(1 for e in audit if e.get("action") == want_a.action)
+        if want_a.count is not None:
+            return Verdict(n == want_a.count, f"exactly {want_a.count} audit entr(y/ies) {want_a.action}", f"{n}")
+        return Verdict(n >= (want_a.min_count or 1), f"at least {want_a.min_count or 1} audit entr(y/ies) "
+                       f"{want_a.action}", f"{n}")
+    if criterion.threshold is not None:
+        return _threshold(criterion, records)
+    assert criterion.min_committed is not None
+    n = len(records)
+    return Verdict(n >= criterion.min_committed, f"at least {criterion.min_committed} committed records", f"{n}")
+
+
+def _mes_exactly(rig: Rig, records: list[dict[str, Any]]) -> Verdict:
+    expected = "every committed record at the MES exactly once, in seq order, with its original hash and times"
+    if rig.mes is None:
+        return Verdict(False, expected, "the site has no MES stand-in named mes")
+    got = rig.mes_sequences()
+    committed = [r["seq"] for r in records]
+    missing = sorted(set(committed) - set(got))
+    extra = sorted(set(got) - set(committed))
+    in_order = got == sorted(got)
+    stored = {r["seq"]: r for r in rig.mes.records(rig.gateway_id)}
+    by_seq = {r["seq"]: r for r in records}
+    altered = [s for s, r in stored.items() if s in by_seq and r.get("hash") != by_seq[s]["hash"]]
+    dupes = rig.mes.duplicates
+    ok = not missing and not extra and in_order and not altered and bool(committed)
+    observed = (f"{len(committed)} committed, {len(got)} stored at the MES ({dupes} duplicate copies answered"
+                f" 'duplicate'), missing {_ranges(missing)}, not committed {_ranges(extra)},"
+                f" {'in' if in_order else 'NOT in'} seq order, hash/time differences {_ranges(altered)}")
+    return Verdict(ok, expected, observed)
+
+
+def _threshold(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
+    """Redo the limit arithmetic on every sample and compare with the alarm records the gateway wrote.
+
+    A value equal to a limit is within it; an alarm is written on each change of level, stamped with the
+    sample's device time; a Bad value is never judged.
+    """
+    t = criterion.threshold
+    assert t is not None
+    mine = [r for r in records if r.get("equipment_id") == t.equipment and r.get("parameter") == t.parameter]
+    samples = [r for r in mine if r.get("kind") != "alarm" and isinstance(r.get("value"), int | float)
+               and not str(r.get("quality", "")).startswith("Bad")]
+    level, expected = "normal", []
+    for r in samples:
+        now = "normal"
+        if r["value"] > t.action:
+            now = "action_limit_exceeded"
+        elif t.alert is not None and r["value"] > t.alert:
+            now = "alert_limit_exceeded"
+        if now != level:
+            expected.append((r.get("source_time") or r.get("gateway_time"), now))
+            level = now
+    actual = [(r.get("source_time") or r.get("gateway_time"), r.get("value")) for r in mine if r.get("kind") == "alarm"]
+    above = [r["value"] for r in samples if r["value"] > t.action]
+    within = [r["value"] for r in samples if r["value"] <= t.action]
+    ok = expected == actual and len(above) >= t.min_each_side and len(within) >= t.min_each_side
+    differ = next((f"first difference: expected {e}, got {a}" for e, a in zip(expected, actual, strict=False)
+                   if e != a), "")
+    return Verdict(
+        ok,
+        f"an alarm on {t.parameter} exactly at each change of level (action > {t.action:g}"
+        f"{f', alert > {t.alert:g}' if t.alert is not None else ''}; equal is within), stamped with the device time;"
+        f" at least {t.min_each_side} sample(s) each side of the action limit",
+        f"{len(samples)} samples: {len(above)} above (lowest {min(above, default=None)}), {len(within)} within"
+        f" (highest {max(within, default=None)}); {len(expected)} level change(s) computed, {len(actual)} alarm"
+        f" record(s) {[v for _, v in actual][:6]} {differ}".rstrip(),
+    )

@@ -1,0 +1,259 @@
+"""An OQ protocol file: test cases with a site, a timeline of steps and acceptance criteria.
+
+The vocabulary is small on purpose. Device knowledge stays in the site files (which simulators, which
+equipment) and in the simulators (which faults exist); a case only says what to do when and what must
+be true afterwards, so a QA reviewer can read the YAML as the protocol it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gateway.config import load_yaml_model
+
+PROTOCOL_DIR = Path(__file__).resolve().parents[3] / "config" / "oq"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RecordFilter(_Strict):
+    """Which journal records a condition or criterion is about (every field optional, all must match)."""
+
+    equipment: str | None = None
+    parameter: str | None = None
+    kind: str | None = None
+    value: Any = None
+    quality: str | None = Field(default=None, description="exact quality name, or Good/Uncertain/Bad for a class")
+    lot: str | None = None
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        if self.equipment is not None and record.get("equipment_id") != self.equipment:
+            return False
+        if self.parameter is not None and record.get("parameter") != self.parameter:
+            return False
+        if self.kind is not None and record.get("kind") != self.kind:
+            return False
+        if self.value is not None and record.get("value") != self.value:
+            return False
+        if self.lot is not None and record.get("lot_id") != self.lot:
+            return False
+        if self.quality is not None:
+            quality = str(record.get("quality", ""))
+            if "_" in self.quality or self.quality not in ("Good", "Uncertain", "Bad"):
+                return quality == self.quality
+            return quality.split("_", 1)[0] == self.quality
+        return True
+
+
+class CountedRecords(RecordFilter):
+    """Records matching the filter: exactly ``count``, or at least ``min_count``."""
+
+    count: int | None = Field(default=None, ge=0)
+    min_count: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> CountedRecords:
+        if (self.count is None) == (self.min_count is None):
+            raise ValueError("give exactly one of count or min_count")
+        return self
+
+
+class Condition(_Strict):
+    """What ``wait_for`` waits for, within ``timeout_s``."""
+
+    records: CountedRecords | None = None
+    #: Records stored by the MES stand-in for this gateway, at least this many.
+    mes_stored: int | None = Field(default=None, ge=0)
+    #: The committed journal's last seq, at least this much.
+    committed: int | None = Field(default=None, ge=0)
+    #: A sink's backlog (committed but not delivered), at least this much.
+    backlog: int | None = Field(default=None, ge=0)
+    #: Every committed record is stored by the MES stand-in.
+    mes_caught_up: bool = False
+    #: Just let time pass (seconds); for "nothing more must happen" cases.
+    seconds: float | None = Field(default=None, ge=0, le=60)
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _something(self) -> Condition:
+        given = [self.records, self.mes_stored, self.committed, self.backlog, self.seconds]
+        if sum(x is not None for x in given) + self.mes_caught_up != 1:
+            raise ValueError("wait_for needs exactly one of records, mes_stored, committed, backlog, mes_caught_up,"
+                             " seconds")
+        return self
+
+
+class SimAction(_Strict):
+    """A fault for a simulator: ``inject`` starts it, ``clear`` ends it, ``restore`` ends link faults."""
+
+    sim: str
+    fault: str | None = None
+    params: dict[str, float] = Field(default_factory=dict)
+    unit_id: int | None = None
+
+
+class MesAction(_Strict):
+    """Something the MES stand-in does: go down, come up, reject records, or drop them silently."""
+
+    sim: str = "mes"
+    action: Literal["go_down", "come_up", "reject", "fail", "hang", "clear"]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BindLot(_Strict):
+    """A lot bound to equipment through the identity service (two people, as the gateway requires)."""
+
+    equipment: str
+    lot: str
+    performed_by: str = "oq-operator"
+    verified_by: str = "oq-verifier"
+    reason: str = "OQ context association"
+    coi_id: str | None = None
+    dins: list[str] = Field(default_factory=list)
+    process_step: str | None = None
+
+
+class Step(_Strict):
+    """One step of a case's timeline; exactly one action per step."""
+
+    wait_for: Condition | None = None
+    inject: SimAction | None = None
+    clear: SimAction | None = None
+    restore: SimAction | None = None
+    mes: MesAction | None = None
+    kill_gateway: bool = False
+    restart_gateway: bool = False
+    stop_gateway: bool = False
+    bind_lot: BindLot | None = None
+    #: SQL run against the journal once the gateway has stopped (a deliberate edit, to prove verify sees it).
+    tamper: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        actions = [self.wait_for, self.inject, self.clear, self.restore, self.mes, self.bind_lot, self.tamper]
+        n = sum(x is not None for x in actions) + self.kill_gateway + self.restart_gateway + self.stop_gateway
+        if n != 1:
+            raise ValueError("a step does exactly one thing: wait_for, inject, clear, restore, mes, kill_gateway,"
+                             " restart_gateway, stop_gateway, bind_lot or tamper")
+        if self.inject is not None and self.inject.fault is None:
+            raise ValueError("inject needs a fault")
+        if self.clear is not None and self.clear.fault is None:
+            raise ValueError("clear needs a fault")
+        return self
+
+    def describe(self) -> str:
+        """One readable line for progress output and the evidence."""
+        if self.note:
+            return self.note
+        for name in ("wait_for", "inject", "clear", "restore", "mes", "bind_lot"):
+            value = getattr(self, name)
+            if value is not None:
+                shown = value.model_dump(exclude_defaults=True, exclude_none=True)
+                return f"{name} {shown}"
+        if self.tamper is not None:
+            return f"tamper: {self.tamper}"
+        return next(n for n in ("kill_gateway", "restart_gateway", "stop_gateway") if getattr(self, n))
+
+
+class Threshold(_Strict):
+    """Limit arithmetic redone from the record values: alarms exactly at each change of level."""
+
+    equipment: str
+    parameter: str
+    action: float
+    alert: float | None = None
+    #: At least this many judged samples on each side of the action limit, so both branches ran.
+    min_each_side: int = Field(default=1, ge=0)
+
+
+class AuditCount(_Strict):
+    action: str
+    count: int | None = Field(default=None, ge=0)
+    min_count: int | None = Field(default=None, ge=0)
+
+
+class Criterion(_Strict):
+    """One acceptance criterion; exactly one field set."""
+
+    records: CountedRecords | None = None
+    #: The committed seqs are 1..last with none missing or repeated.
+    no_gaps: bool = False
+    #: Every committed record reached the MES stand-in exactly once, in seq order, with its original times.
+    mes_received_exactly: Literal["committed"] | None = None
+    verify: Literal["ok", "broken"] | None = None
+    audit: AuditCount | None = None
+    #: No record matching these filters (e.g. Good quality during a fault window does not count here).
+    no_records: RecordFilter | None = None
+    threshold: Threshold | None = None
+    #: The committed journal holds at least this many records.
+    min_committed: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> Criterion:
+        fields = [self.records, self.mes_received_exactly, self.verify, self.audit, self.no_records, self.threshold,
+                  self.min_committed]
+        if sum(x is not None for x in fields) + self.no_gaps != 1:
+            raise ValueError("a criterion checks exactly one thing: records, no_gaps, mes_received_exactly, verify,"
+                             " audit, no_records, threshold or min_committed")
+        return self
+
+
+class Case(_Strict):
+    id: str = Field(pattern=r"^OQ-\d{2}[a-z]?$")
+    title: str
+    requirements: list[str] = Field(min_length=1)
+    #: A site file under config/oq/sites/ (name without .yaml, or a path relative to the protocol file).
+    site: str
+    #: "in_process" runs the gateway inside the runner; "process" as a ``cgt-gateway run`` it can kill.
+    mode: Literal["in_process", "process"] = "in_process"
+    expected: str = Field(description="the acceptance criteria in words, for the reviewer")
+    steps: list[Step] = Field(min_length=1)
+    accept: list[Criterion] = Field(min_length=1)
+    #: Plots to attach: "particles" (concentrations against limits) or "delivery" (committed vs delivered).
+    plots: list[Literal["particles", "delivery"]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _kill_needs_process(self) -> Case:
+        if any(s.kill_gateway or s.restart_gateway for s in self.steps) and self.mode != "process":
+            raise ValueError("kill_gateway/restart_gateway need mode: process")
+        return self
+
+
+class Protocol(_Strict):
+    title: str
+    description: str = ""
+    cases: list[Case] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Protocol:
+        seen: set[str] = set()
+        for case in self.cases:
+            if case.id in seen:
+                raise ValueError(f"case id {case.id} appears twice")
+            seen.add(case.id)
+        return self
+
+
+def protocol_path(name: str) -> Path:
+    """A shipped protocol by name (``oq-core``) or a file path."""
+    if "/" in name or name.endswith((".yaml", ".yml")):
+        return Path(name)
+    return PROTOCOL_DIR / f"{name}.yaml"
+
+
+def load_protocol(path: Path) -> Protocol:
+    """The protocol file as a model; ConfigError with ``FILE:LINE: path: message`` for every problem."""
+    return load_yaml_model(path, Protocol, shape="an OQ protocol is a mapping with title and cases")
+
+
+def site_path(case: Case, protocol_file: Path) -> Path:
+    """The site file a case runs on."""
+    if "/" in case.site or case.site.endswith((".yaml", ".yml")):
+        return (protocol_file.parent / case.site).resolve()
+    return protocol_file.parent / "sites" / f"{case.site}.yaml"

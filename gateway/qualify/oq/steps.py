@@ -1,0 +1,314 @@
+"""The rig one case runs on: its simulators, its gateway (in-process or a process) and its journal.
+
+Simulators are found by kind through the installed simulator factories (the core never imports them);
+the runner starts them itself so it can inject faults, then hands the gateway a resolved copy of the
+site file (placeholders filled, no ``simulators:`` section) in the case's own folder, so each case has
+its own journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from gateway.config import SimulatorEntry, YamlDocument, load_site, substitute
+from gateway.errors import ConfigError
+from gateway.journal import JournalReader
+from gateway.plugins import adapter_plugins, sim_factories
+from gateway.qualify.oq.protocol import BindLot, Condition, MesAction, SimAction, Step
+from gateway.runtime import RunningGateway, declared_simulators, run_gateway
+from gateway.simulators import ENDPOINT_ATTRS
+
+POLL_S = 0.05
+
+
+class StepFailed(Exception):
+    """A step could not be carried out (a wait ran out, a simulator refused a fault): the case fails."""
+
+
+@dataclass
+class Sample:
+    """One point of the delivery timeline: seconds since the case started, committed, delivered."""
+
+    t: float
+    committed: int
+    delivered: int
+    mes_up: bool | None
+
+
+@dataclass
+class Rig:
+    """Simulators + gateway + journal of one case."""
+
+    site_file: Path
+    work_dir: Path
+    mode: str
+    sims: dict[str, Any] = field(default_factory=dict)
+    gateway_id: str = ""
+    journal_path: Path = Path()
+    resolved: Path = Path()
+    started_at: float = field(default_factory=time.monotonic)
+    timeline: list[Sample] = field(default_factory=list)
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    _running: RunningGateway | None = None
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[Any] | None = None
+    _proc: asyncio.subprocess.Process | None = None
+
+    # -- set-up and tear-down ------------------------------------------------------------------
+    async def __aenter__(self) -> Rig:
+        await self._stack.__aenter__()
+        try:
+            await self._start_simulators(declared_simulators(self.site_file))
+            self._resolve_site()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.stop_gateway()
+        finally:
+            await self._stack.aclose()
+
+    async def _start_simulators(self, entries: list[SimulatorEntry]) -> None:
+        factories = sim_factories()
+        for entry in entries:
+            if entry.kind not in factories:
+                raise ConfigError(f"{self.site_file}: simulators: {entry.name}: unknown simulator kind {entry.kind!r}")
+            sim = factories[entry.kind](**entry.options)
+            await self._stack.enter_async_context(sim)  # type: ignore[arg-type]
+            self.sims[entry.name] = sim
+
+    def _resolve_site(self) -> None:
+        doc = YamlDocument(self.site_file)
+        data = dict(doc.data)
+        data.pop("simulators", None)
+        endpoints = {name: {a: getattr(sim, a, None) for a in ENDPOINT_ATTRS} for name, sim in self.sims.items()}
+        data = substitute(data, endpoints)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.resolved = self.work_dir / "site.yaml"
+        self.resolved.write_text(yaml.safe_dump(data, sort_keys=False))
+        loaded = load_site(self.resolved, adapter_plugins())
+        self.gateway_id = loaded.site.gateway.id
+        self.journal_path = loaded.site.journal.path
+
+    # -- the gateway ---------------------------------------------------------------------------
+    @property
+    def gateway_running(self) -> bool:
+        return self._task is not None or self._proc is not None
+
+    async def start_gateway(self) -> None:
+        if self.gateway_running:
+            raise StepFailed("the gateway is already running")
+        if self.mode == "process":
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway.cli", "run", "-c", str(self.resolved),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            await self.wait(self.journal_path.exists, 20, "the gateway process to open its journal")
+            return
+        loaded = load_site(self.resolved, adapter_plugins())
+        started: asyncio.Future[RunningGateway] = asyncio.get_running_loop().create_future()
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(
+            run_gateway(loaded, stop=self._stop, on_started=started.set_result, drain_grace_s=10), name="oq-gateway"
+        )
+        done, _ = await asyncio.wait([started, self._task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if started not in done:
+            await self.stop_gateway()
+            raise StepFailed("the gateway did not start within 30 s")
+        self._running = started.result()
+
+    async def stop_gateway(self) -> None:
+        """A clean stop: devices first, then the sinks drain, then the journal closes."""
+        if self._task is not None:
+            assert self._stop is not None
+            self._stop.set()
+            task, self._task, self._running = self._task, None, None
+            await task
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 40)
+
+    async def kill_gateway(self) -> None:
+        if self._proc is None:
+            raise StepFailed("kill_gateway: no gateway process is running")
+        proc, self._proc = self._proc, None
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+    # -- observations --------------------------------------------------------------------------
+    def records(self) -> list[dict[str, Any]]:
+        """Every committed record as the JSON body it was hashed from, with seq and hash."""
+        if not self.journal_path.exists():
+            return []
+        out = []
+        with JournalReader(self.journal_path) as reader:
+            for seq, payload, _raw, hash_ in reader.rows(raw=False):
+                body = orjson.loads(payload)
+                body["seq"], body["hash"] = seq, hash_
+                out.append(body)
+        return out
+
+    def audit(self) -> list[dict[str, Any]]:
+        if not self.journal_path.exists():
+            return []
+        with JournalReader(self.journal_path) as reader:
+            return list(reader.audit())  # type: ignore[arg-type]
+
+    def committed(self) -> int:
+        if self._running is not None:
+            return self._running.journal.last_seq
+        if not self.journal_path.exists():
+            return 0
+        with JournalReader(self.journal_path) as reader:
+            return reader.last_seq()
+
+    def cursor(self, sink: str = "mes") -> int:
+        if self._running is not None:
+            for f in self._running.forwarders:
+                if f.config.name == sink:
+                    return f.status.cursor
+        if not self.journal_path.exists():
+            return 0
+        with JournalReader(self.journal_path) as reader:
+            return reader.get_cursor(f"sink:{sink}")
+
+    @property
+    def mes(self) -> Any | None:
+        """The MES stand-in, when the site declares one named ``mes``."""
+        return self.sims.get("mes")
+
+    def mes_sequences(self) -> list[int]:
+        return list(self.mes.sequences(self.gateway_id)) if self.mes is not None else []
+
+    def sample(self) -> None:
+        committed = self.committed()
+        delivered = len(self.mes_sequences())
+        up = self.mes.is_up if self.mes is not None else None
+        self.timeline.append(Sample(time.monotonic() - self.started_at, committed, delivered, up))
+
+    async def wait(self, predicate: Callable[[], bool], timeout_s: float, what: str, *, threaded: bool = False) -> None:
+        """Poll ``predicate`` until true or ``timeout_s``; a journal scan (``threaded``) runs off the loop."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.sample()
+            if await asyncio.to_thread(predicate) if threaded else predicate():
+                return
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"waited {timeout_s:g} s for {what}")
+            await asyncio.sleep(POLL_S * 4 if threaded else POLL_S)
+
+    # -- steps ---------------------------------------------------------------------------------
+    async def run_step(self, step: Step) -> str:
+        """Carry out one step; a short observation of what happened."""
+        if step.wait_for is not None:
+            return await self._wait_for(step.wait_for)
+        if step.inject is not None:
+            self._sim(step.inject).inject(step.inject.fault, **_unit(step.inject), **step.inject.params)
+            return f"{step.inject.fault} injected on {step.inject.sim}"
+        if step.clear is not None:
+            self._sim(step.clear).clear(step.clear.fault, **_unit(step.clear))
+            return f"{step.clear.fault} cleared on {step.clear.sim}"
+        if step.restore is not None:
+            await self._sim(step.restore).restore()
+            return f"{step.restore.sim} restored"
+        if step.mes is not None:
+            return await self._mes(step.mes)
+        if step.bind_lot is not None:
+            return await self._bind(step.bind_lot)
+        if step.tamper is not None:
+            if self.gateway_running:
+                await self.stop_gateway()
+            with closing(sqlite3.connect(self.journal_path, isolation_level=None)) as db:
+                changed = db.execute(step.tamper).rowcount
+            return f"journal edited directly ({changed} row(s) changed)"
+        if step.kill_gateway:
+            committed = self.committed()
+            await self.kill_gateway()
+            return f"gateway killed with SIGKILL at committed seq {committed}, MES cursor {self.cursor()}"
+        if step.restart_gateway:
+            await self.start_gateway()
+            return "gateway started again"
+        await self.stop_gateway()
+        return f"gateway stopped cleanly at committed seq {self.committed()}"
+
+    def _sim(self, action: SimAction) -> Any:
+        if action.sim not in self.sims:
+            raise StepFailed(f"no simulator named {action.sim!r} in the site (have: {', '.join(self.sims)})")
+        return self.sims[action.sim]
+
+    async def _mes(self, action: MesAction) -> str:
+        mes = self.sims.get(action.sim)
+        if mes is None:
+            raise StepFailed(f"no MES stand-in named {action.sim!r} in the site")
+        method = getattr(mes, action.action)
+        result = method(**action.params)
+        if asyncio.iscoroutine(result):
+            await result
+        return f"MES stand-in {action.action} {action.params or ''}".rstrip()
+
+    async def _bind(self, bind: BindLot) -> str:
+        if self._running is None:
+            raise StepFailed("bind_lot needs the gateway running in-process")
+        binding = await self._running.identity.bind(
+            bind.equipment, bind.lot, performed_by=bind.performed_by, verified_by=bind.verified_by,
+            reason=bind.reason, coi_id=bind.coi_id, dins=bind.dins, process_step=bind.process_step,
+        )
+        return f"lot {binding.lot_id} bound to {bind.equipment} (DIN {binding.din})"
+
+    async def _wait_for(self, cond: Condition) -> str:
+        t0 = time.monotonic()
+        if cond.seconds is not None:
+            end = t0 + cond.seconds
+            while time.monotonic() < end:
+                self.sample()
+                await asyncio.sleep(min(POLL_S * 4, max(0.0, end - time.monotonic())))
+            return f"{cond.seconds:g} s passed"
+        if cond.records is not None:
+            want = cond.records
+
+            def enough() -> bool:
+                n = sum(1 for r in self.records() if want.matches(r))
+                return n >= (want.min_count if want.min_count is not None else want.count or 0)
+
+            what = f"records {want.model_dump(exclude_none=True)}"
+            await self.wait(enough, cond.timeout_s, what, threaded=True)
+        elif cond.mes_stored is not None:
+            n = cond.mes_stored
+            await self.wait(lambda: len(self.mes_sequences()) >= n, cond.timeout_s, f"{n} records at the MES")
+        elif cond.committed is not None:
+            n = cond.committed
+            await self.wait(lambda: self.committed() >= n, cond.timeout_s, f"{n} committed records")
+        elif cond.backlog is not None:
+            n = cond.backlog
+            await self.wait(lambda: self.committed() - self.cursor() >= n, cond.timeout_s, f"a backlog of {n}")
+        else:
+            await self.wait(
+                lambda: self.committed() > 0 and len(self.mes_sequences()) >= self.committed(),
+                cond.timeout_s, "every committed record at the MES",
+            )
+        return (f"after {time.monotonic() - t0:.2f} s: committed {self.committed()}, MES cursor {self.cursor()}"
+                f"{f', MES stored {len(self.mes_sequences())}' if self.mes is not None else ''}")
+
+
+def _unit(action: SimAction) -> dict[str, int]:
+    return {"unit_id": action.unit_id} if action.unit_id is not None else {}
