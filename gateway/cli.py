@@ -26,6 +26,8 @@ from gateway.config import LoadedSite, load_site, site_model
 from gateway.display import RecordPrinter
 from gateway.errors import ConfigError, GatewayError
 from gateway.plugins import adapter_plugins, sim_mains, sink_plugins
+from gateway.qualify import cli as qualify_cli
+from gateway.qualify.baseline import enforce_validated
 from gateway.runtime import RunningGateway, check_site, loaded_site, read_once, run_gateway
 from gateway.sinks.forwarder import CURSOR_PREFIX, cursor_name
 from gateway.sinks.status import sink_backlogs
@@ -74,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--for", dest="duration_s", type=float, metavar="SECONDS", help="stop after this long")
     sp.add_argument("--show", action="store_true", help="print each committed record on stdout")
     sp.add_argument("--json", action="store_true", help="with --show: one JSON record per line")
+    sp.add_argument("--validated", action="store_true",
+                    help="start only if the config and software hashes equal the approved baseline (audited)")
 
     sp = command("read-once", _read_once, "read one device once and print its normalised sample (not journalled)")
     _config_arg(sp)
@@ -118,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     ap = actions.add_parser("remove", help="remove a user; their token stops working at once")
     _config_arg(ap)
     ap.add_argument("name")
+
+    qualify_cli.register(sub)
 
     sp = command("schema", _schema, "print the JSON schema of the site file")
     sp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
@@ -210,6 +216,10 @@ def _check_config(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     log = structlog.get_logger("gateway.cli")
     printer = RecordPrinter(as_json=args.json) if args.show else None
+    if args.validated:  # before any simulator or device starts; a refusal raises, audited, with one line
+        check = enforce_validated(args.config)
+        log.info("validated start", config_hash=check.config_hash[:16], software_hash=check.software_hash[:16],
+                 approved_by=(check.baseline or {}).get("approved_by"))
 
     async def go() -> int:
         stop = asyncio.Event()
