@@ -7,6 +7,7 @@ every item passes, 1 when any fails.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,19 @@ def register(sub: Any) -> argparse.ArgumentParser:
     sp.add_argument("--by", required=True, metavar="NAME", help="who approves this state (named in the audit trail)")
     sp.add_argument("--reason", required=True, metavar="TEXT", help="why, e.g. the change record or IQ/OQ report")
     sp.set_defaults(func=_baseline)
+
+    sp = steps.add_parser("oq", help="operational qualification: run an OQ protocol against the simulators",
+                          description="Run the test cases of an OQ protocol (config/oq/*.yaml): each starts its "
+                          "simulators and a gateway with a fresh journal, runs its timeline and checks its "
+                          "acceptance criteria. Exit 1 when any case fails.")
+    where = sp.add_mutually_exclusive_group(required=True)
+    where.add_argument("-c", "--config", type=Path, help="OQ protocol file (YAML)")
+    where.add_argument("--protocol", metavar="NAME", help="a shipped protocol by name, e.g. oq-core")
+    sp.add_argument("--case", action="append", metavar="ID", help="run only this case (repeatable), e.g. OQ-05")
+    sp.add_argument("-o", "--output", type=Path, metavar="DIR",
+                    help="folder for the JSON and HTML evidence (default: qualification/ next to the protocol)")
+    sp.add_argument("--json", action="store_true", help="print the evidence as JSON on stdout")
+    sp.set_defaults(func=_oq)
     return qp
 
 
@@ -58,6 +72,21 @@ def _iq(args: argparse.Namespace) -> int:
     print(f"IQ {verdict}: {counts['passed']}/{counts['total']} passed, {counts['failed']} failed"
           + (f", {counts['warnings']} with warnings" if counts["warnings"] else ""), file=sys.stderr)
     print(f"evidence: {json_path} and {html_path}", file=sys.stderr)
+    if args.json:
+        sys.stdout.write(orjson.dumps(evidence.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z).decode())
+        sys.stdout.write("\n")
+    return EXIT_OK if evidence.passed else EXIT_BAD
+
+
+def _oq(args: argparse.Namespace) -> int:
+    from gateway.qualify.oq.protocol import protocol_path  # the OQ rig pulls in the runtime: only when asked
+    from gateway.qualify.oq.runner import run_protocol
+
+    protocol = args.config if args.config is not None else protocol_path(args.protocol)
+    out_dir = args.output if args.output is not None else protocol.resolve().parent / "qualification"
+    evidence, written = asyncio.run(run_protocol(protocol, case_ids=args.case, out_dir=out_dir))
+    assert written is not None
+    print(f"evidence: {written[0]} and {written[1]}", file=sys.stderr)
     if args.json:
         sys.stdout.write(orjson.dumps(evidence.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z).decode())
         sys.stdout.write("\n")
