@@ -6,6 +6,7 @@ was waited for) and the runner goes on with the next case; the exit code is 1 wh
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sys
 import tempfile
@@ -169,9 +170,10 @@ async def run_protocol(
         for case in cases:
             progress(f"{case.id} {case.title}")
             items.append(await run_case(case, protocol_file, base, progress))
+    digest = hashlib.sha256(await asyncio.to_thread(protocol_file.read_bytes)).hexdigest()
     evidence = Evidence(
         kind="OQ", title=protocol.title, config_path=str(protocol_file),
-        config_hash=hashlib.sha256(protocol_file.read_bytes()).hexdigest(), started=started, ended=_now(),
+        config_hash=digest, started=started, ended=_now(),
         items=items, environment=environment(), software=software_manifest(),
     )
     failed = [i.id for i in items if not i.passed]
