@@ -379,6 +379,13 @@ def _kv_table(rows: Iterable[tuple[str, str]]) -> str:
     return f"<table>{body}</table>"
 
 
+#: The report style and helpers, public for other signable reports (the per-lot evidence pack) to look the same.
+REPORT_CSS = _CSS
+html_escape = _e
+kv_table = _kv_table
+utc_text = _time
+
+
 def _show(value: object) -> str:
     if value is None:
         return "not reported"
