@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.journal import verify
 from gateway.qualify.oq.protocol import Criterion
-from gateway.qualify.oq.steps import Rig
+from gateway.qualify.oq.steps import Rig, StepFailed
 
 
 @dataclass(frozen=True)
@@ -67,17 +67,61 @@ def evaluate(criterion: Criterion, rig: Rig, records: list[dict[str, Any]], audi
         got = "ok" if report.ok else "broken"
         return Verdict(got == criterion.verify, f"journal verify {criterion.verify}", report.summary())
     if criterion.audit is not None:
-        want_a = criterion.audit
-        n = sum(1 for e in audit if e.get("action") == want_a.action)
-        if want_a.count is not None:
-            return Verdict(n == want_a.count, f"exactly {want_a.count} audit entr(y/ies) {want_a.action}", f"{n}")
-        return Verdict(n >= (want_a.min_count or 1), f"at least {want_a.min_count or 1} audit entr(y/ies) "
-                       f"{want_a.action}", f"{n}")
+        return _audit(criterion, audit)
+    if criterion.refused is not None:
+        want_r = criterion.refused
+        got = rig.refusals.get(want_r.step)
+        ok = got is not None and want_r.contains in got
+        said = f" saying {want_r.contains!r}" if want_r.contains else ""
+        return Verdict(ok, f"step {want_r.step} refused{said}", f"refused: {got}" if got is not None else
+                       "NOT refused" if want_r.step in rig.refusals else "the step did not run")
+    if criterion.in_order is not None:
+        return _in_order(criterion, records)
+    if criterion.sim_state is not None:
+        check = criterion.sim_state
+        try:
+            value = rig.sim_number(check.sim, check.field)
+        except StepFailed as exc:
+            return Verdict(False, check.describe(), str(exc))
+        return Verdict(check.holds(value), check.describe(), f"{value:g}")
     if criterion.threshold is not None:
         return _threshold(criterion, records)
     assert criterion.min_committed is not None
     n = len(records)
     return Verdict(n >= criterion.min_committed, f"at least {criterion.min_committed} committed records", f"{n}")
+
+
+def _audit(criterion: Criterion, audit: list[dict[str, Any]]) -> Verdict:
+    want = criterion.audit
+    assert want is not None
+    hits = [e for e in audit if e.get("action") == want.action and (want.actor is None or e.get("actor") == want.actor)
+            and all(k in (e.get("detail") or {}) for k in want.detail_keys)]
+    what = want.action + (f" by {want.actor}" if want.actor else "") + (
+        f" with {', '.join(want.detail_keys)} in its detail" if want.detail_keys else "")
+    shown = f"{len(hits)}" + (f"; first: {_entry(hits[0])}" if hits else "")
+    if want.count is not None:
+        return Verdict(len(hits) == want.count, f"exactly {want.count} audit entr(y/ies) {what}", shown)
+    least = want.min_count if want.min_count is not None else 1
+    return Verdict(len(hits) >= least, f"at least {least} audit entr(y/ies) {what}", shown)
+
+
+def _entry(entry: dict[str, Any]) -> str:
+    """One audit entry as a reviewer reads it: who, what, why and the detail."""
+    detail = entry.get("detail") or {}
+    detail_text = ", ".join(f"{k}={v if not isinstance(v, dict | list) else '{...}'}"[:60] for k, v in detail.items()
+                            ) if isinstance(detail, dict) else detail
+    return (f"{entry.get('time', '')} {entry.get('actor') or 'system'}: {entry.get('action')} {entry.get('target', '')}"
+            f" ({entry.get('reason') or 'no reason'}) [{detail_text}]")
+
+
+def _in_order(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.in_order
+    assert want is not None
+    firsts = [next((r["seq"] for r in records if f.matches(r)), None) for f in want.records]
+    names = [" ".join(f"{k}={v}" for k, v in f.model_dump(exclude_none=True).items()) for f in want.records]
+    ok = all(s is not None for s in firsts) and firsts == sorted(firsts)  # type: ignore[type-var]
+    return Verdict(ok, "first records in this order: " + " < ".join(names),
+                   ", ".join(f"{n} at seq {s}" for n, s in zip(names, firsts, strict=True)))
 
 
 def _mes_exactly(rig: Rig, records: list[dict[str, Any]]) -> Verdict:

@@ -29,7 +29,13 @@ class RecordFilter(_Strict):
     kind: str | None = None
     value: Any = None
     quality: str | None = Field(default=None, description="exact quality name, or Good/Uncertain/Bad for a class")
+    #: The lot context: a lot id, or ``""`` for a record that carries no lot.
     lot: str | None = None
+    coi: str | None = None
+    #: Text the record's detail must contain.
+    detail: str | None = None
+    #: True: the record keeps the raw bytes it came from (False: it keeps none).
+    raw: bool | None = None
 
     def matches(self, record: dict[str, Any]) -> bool:
         if self.equipment is not None and record.get("equipment_id") != self.equipment:
@@ -40,7 +46,13 @@ class RecordFilter(_Strict):
             return False
         if self.value is not None and record.get("value") != self.value:
             return False
-        if self.lot is not None and record.get("lot_id") != self.lot:
+        if self.lot is not None and (record.get("lot_id") or "") != self.lot:
+            return False
+        if self.coi is not None and record.get("coi_id") != self.coi:
+            return False
+        if self.detail is not None and self.detail not in (record.get("detail") or ""):
+            return False
+        if self.raw is not None and bool(record.get("raw_bytes")) != self.raw:
             return False
         if self.quality is not None:
             quality = str(record.get("quality", ""))
@@ -63,6 +75,28 @@ class CountedRecords(RecordFilter):
         return self
 
 
+class SimStateCheck(_Strict):
+    """A number in a simulator's ``state()`` snapshot: at least ``min``, or exactly ``equals``."""
+
+    sim: str
+    field: str
+    min: float | None = None
+    equals: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> SimStateCheck:
+        if (self.min is None) == (self.equals is None):
+            raise ValueError("give exactly one of min or equals")
+        return self
+
+    def holds(self, value: float) -> bool:
+        return value >= self.min if self.min is not None else value == self.equals
+
+    def describe(self) -> str:
+        bound = f">= {self.min:g}" if self.min is not None else f"= {self.equals:g}"
+        return f"{self.sim} state {self.field} {bound}"
+
+
 class Condition(_Strict):
     """What ``wait_for`` waits for, within ``timeout_s``."""
 
@@ -77,14 +111,18 @@ class Condition(_Strict):
     mes_caught_up: bool = False
     #: Just let time pass (seconds); for "nothing more must happen" cases.
     seconds: float | None = Field(default=None, ge=0, le=60)
+    #: The gateway ends by itself (a refusal it stops on); with ``expect_refusal`` its error is the refusal.
+    gateway_exited: bool = False
+    #: A simulator's ``state()`` field reaches at least ``min`` (e.g. a NAK count).
+    sim_state: SimStateCheck | None = None
     timeout_s: float = Field(default=20.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _something(self) -> Condition:
-        given = [self.records, self.mes_stored, self.committed, self.backlog, self.seconds]
-        if sum(x is not None for x in given) + self.mes_caught_up != 1:
+        given = [self.records, self.mes_stored, self.committed, self.backlog, self.seconds, self.sim_state]
+        if sum(x is not None for x in given) + self.mes_caught_up + self.gateway_exited != 1:
             raise ValueError("wait_for needs exactly one of records, mes_stored, committed, backlog, mes_caught_up,"
-                             " seconds")
+                             " seconds, gateway_exited, sim_state")
         return self
 
 
@@ -118,6 +156,37 @@ class BindLot(_Strict):
     process_step: str | None = None
 
 
+class EditSite(_Strict):
+    """A change to the case's site file between runs: dotted paths (``equipment.0.poll_interval_s``) to values."""
+
+    set: dict[str, Any] = Field(min_length=1)
+
+
+class Cli(_Strict):
+    """The gateway's command line run against the case's site file; ``{site}`` in an argument is its path.
+
+    A non-zero exit is a refusal (its last stderr line); it fails the case unless the step expects one.
+    """
+
+    args: list[str] = Field(min_length=1)
+    timeout_s: float = Field(default=60.0, gt=0, le=300)
+
+
+class ApiCall(_Strict):
+    """A request to the running gateway's operator API, as a user with ``token`` would make it.
+
+    ``{seq}`` in the path is the seq of the newest record matching ``seq_of``. A 4xx/5xx answer is a
+    refusal (status and error); it fails the case unless the step expects one.
+    """
+
+    method: Literal["GET", "POST"] = "GET"
+    path: str = Field(pattern=r"^/")
+    token: str | None = None
+    verifier_token: str | None = None
+    body: dict[str, Any] | None = None
+    seq_of: RecordFilter | None = None
+
+
 class Step(_Strict):
     """One step of a case's timeline; exactly one action per step."""
 
@@ -132,15 +201,24 @@ class Step(_Strict):
     bind_lot: BindLot | None = None
     #: SQL run against the journal once the gateway has stopped (a deliberate edit, to prove verify sees it).
     tamper: str | None = None
+    #: Stop the simulator and start it again on the same endpoint (a device power-cycled).
+    restart_sim: str | None = None
+    edit_site: EditSite | None = None
+    cli: Cli | None = None
+    api: ApiCall | None = None
+    #: The step must be refused (a bad DIN, a changed config, a role too low, a disk floor): the refusal is
+    #: recorded for a ``refused`` criterion instead of failing the case.
+    expect_refusal: bool = False
     note: str | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [self.wait_for, self.inject, self.clear, self.restore, self.mes, self.bind_lot, self.tamper]
+        actions = [self.wait_for, self.inject, self.clear, self.restore, self.mes, self.bind_lot, self.tamper,
+                   self.restart_sim, self.edit_site, self.cli, self.api]
         n = sum(x is not None for x in actions) + self.kill_gateway + self.restart_gateway + self.stop_gateway
         if n != 1:
             raise ValueError("a step does exactly one thing: wait_for, inject, clear, restore, mes, kill_gateway,"
-                             " restart_gateway, stop_gateway, bind_lot or tamper")
+                             " restart_gateway, stop_gateway, bind_lot, tamper, restart_sim, edit_site, cli or api")
         if self.inject is not None and self.inject.fault is None:
             raise ValueError("inject needs a fault")
         if self.clear is not None and self.clear.fault is None:
@@ -151,13 +229,15 @@ class Step(_Strict):
         """One readable line for progress output and the evidence."""
         if self.note:
             return self.note
-        for name in ("wait_for", "inject", "clear", "restore", "mes", "bind_lot"):
+        for name in ("wait_for", "inject", "clear", "restore", "mes", "bind_lot", "edit_site", "cli", "api"):
             value = getattr(self, name)
             if value is not None:
                 shown = value.model_dump(exclude_defaults=True, exclude_none=True)
                 return f"{name} {shown}"
         if self.tamper is not None:
             return f"tamper: {self.tamper}"
+        if self.restart_sim is not None:
+            return f"restart simulator {self.restart_sim}"
         return next(n for n in ("kill_gateway", "restart_gateway", "stop_gateway") if getattr(self, n))
 
 
@@ -176,6 +256,23 @@ class AuditCount(_Strict):
     action: str
     count: int | None = Field(default=None, ge=0)
     min_count: int | None = Field(default=None, ge=0)
+    #: Only entries by this user.
+    actor: str | None = None
+    #: Only entries whose detail mentions each of these keys (e.g. ``[old, new]`` for a change).
+    detail_keys: list[str] = Field(default_factory=list)
+
+
+class Refused(_Strict):
+    """Step ``step`` (1-based) was refused, and the refusal says ``contains``."""
+
+    step: int = Field(ge=1)
+    contains: str = ""
+
+
+class InOrder(_Strict):
+    """The first record matching each filter comes after the first matching the one before (by seq)."""
+
+    records: list[RecordFilter] = Field(min_length=2)
 
 
 class Criterion(_Strict):
@@ -193,14 +290,18 @@ class Criterion(_Strict):
     threshold: Threshold | None = None
     #: The committed journal holds at least this many records.
     min_committed: int | None = Field(default=None, ge=0)
+    refused: Refused | None = None
+    in_order: InOrder | None = None
+    #: A simulator's state at the end of the case (what the device saw: NAKs, retransmissions, queries).
+    sim_state: SimStateCheck | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Criterion:
         fields = [self.records, self.mes_received_exactly, self.verify, self.audit, self.no_records, self.threshold,
-                  self.min_committed]
+                  self.min_committed, self.refused, self.in_order, self.sim_state]
         if sum(x is not None for x in fields) + self.no_gaps != 1:
             raise ValueError("a criterion checks exactly one thing: records, no_gaps, mes_received_exactly, verify,"
-                             " audit, no_records, threshold or min_committed")
+                             " audit, no_records, threshold, min_committed, refused, in_order or sim_state")
         return self
 
 
@@ -216,12 +317,18 @@ class Case(_Strict):
     steps: list[Step] = Field(min_length=1)
     accept: list[Criterion] = Field(min_length=1)
     #: Plots to attach: "particles" (concentrations against limits) or "delivery" (committed vs delivered).
-    plots: list[Literal["particles", "delivery"]] = Field(default_factory=list)
+    #: "freezer": the chamber against the approved profile's tolerance band.
+    plots: list[Literal["particles", "delivery", "freezer"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _kill_needs_process(self) -> Case:
-        if any(s.kill_gateway or s.restart_gateway for s in self.steps) and self.mode != "process":
-            raise ValueError("kill_gateway/restart_gateway need mode: process")
+        if any(s.kill_gateway for s in self.steps) and self.mode != "process":
+            raise ValueError("kill_gateway needs mode: process")
+        for step in self.accept:
+            if step.refused is not None and not (
+                step.refused.step <= len(self.steps) and self.steps[step.refused.step - 1].expect_refusal
+            ):
+                raise ValueError(f"refused: step {step.refused.step} is not a step with expect_refusal: true")
         return self
 
 

@@ -13,12 +13,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
 from gateway.errors import GatewayError
+from gateway.freezing import FreezerParameters, FreezingProfile, load_profile, profile_path
 from gateway.qualify.evidence import Evidence, Item, environment, software_manifest, svg_line_plot, write_evidence
 from gateway.qualify.oq.criteria import Verdict, evaluate
 from gateway.qualify.oq.protocol import Case, Protocol, load_protocol, site_path
@@ -53,7 +55,7 @@ async def run_case(case: Case, protocol_file: Path, work_dir: Path, progress: Ca
                 what = step.describe()
                 progress(f"{case.id} step {i}/{len(case.steps)}: {what}")
                 try:
-                    observed = await rig.run_step(step)
+                    observed = await rig.run_step(step, i)
                 except StepFailed as exc:
                     note(f"step {i}: {what} -> FAILED: {exc}")
                     problem = f"step {i} ({what}) failed: {exc}"
@@ -61,6 +63,8 @@ async def run_case(case: Case, protocol_file: Path, work_dir: Path, progress: Ca
                 note(f"step {i}: {what} -> {observed}")
             await rig.stop_gateway()
             note(f"gateway stopped; committed {rig.committed()}")
+            if rig.exit_error is not None:
+                note(f"the gateway had ended on: {rig.exit_error}")
             records, audit = rig.records(), rig.audit()
             if problem is None:
                 verdicts = [evaluate(c, rig, records, audit) for c in case.accept]
@@ -87,6 +91,8 @@ def _plots(case: Case, rig: Rig, records: list[dict[str, Any]]) -> dict[str, str
     out: dict[str, str] = {}
     if "particles" in case.plots:
         out.update(_particle_plot(case, records))
+    if "freezer" in case.plots:
+        out.update(_freezer_plots(case, records))
     if "delivery" in case.plots and rig.timeline:
         series = {
             "committed (journal last seq)": [(s.t, float(s.committed)) for s in rig.timeline],
@@ -133,6 +139,56 @@ def _particle_plot(case: Case, records: list[dict[str, Any]]) -> dict[str, str]:
             {t.parameter: [(_time(r) - first, float(r["value"])) for r in points]},
             title=f"{case.id}: {t.equipment} {t.parameter} against its limits", x_label="seconds (device time)",
             y_label="particles/m3", hlines=hlines,
+        )
+    return out
+
+
+def _freezer_plots(case: Case, records: list[dict[str, Any]]) -> dict[str, str]:
+    """Each freezer's measured chamber against the approved profile it ran and that profile's tolerance band.
+
+    The approved temperature is recomputed from the profile file for the step and step time the freezer
+    reported with each sample, so the plot is the reviewer's check of the conformance alarms, not a copy.
+    """
+    names = FreezerParameters()
+    wanted = {names.profile_name, names.step, names.step_elapsed, names.chamber, names.run_state}
+    samples: dict[str, dict[Any, dict[str, Any]]] = {}
+    for r in records:
+        if r.get("parameter") in wanted and r.get("kind") != "alarm":
+            at = r.get("source_time") or r["gateway_time"]
+            samples.setdefault(r["equipment_id"], {}).setdefault(at, {})[r["parameter"]] = r.get("value")
+    out: dict[str, str] = {}
+    for equipment, by_time in samples.items():
+        state: dict[str, Any] = {}
+        profiles: dict[str, FreezingProfile | None] = {}
+        points: list[tuple[float, float, float | None, float]] = []
+        for at in sorted(by_time):
+            state.update({k: v for k, v in by_time[at].items() if v is not None})
+            chamber, name = by_time[at].get(names.chamber), state.get(names.profile_name)
+            if not isinstance(chamber, int | float) or not isinstance(name, str):
+                continue
+            if name not in profiles:
+                try:
+                    profiles[name] = load_profile(profile_path(name))
+                except (GatewayError, OSError):
+                    profiles[name] = None
+            profile, step_no = profiles[name], state.get(names.step)
+            elapsed = state.get(names.step_elapsed)
+            expected = tolerance = None
+            if profile is not None and isinstance(step_no, int) and isinstance(elapsed, int | float):
+                expected = profile.expected_c(step_no, float(elapsed))
+                step = profile.step(step_no)
+                tolerance = (step.tolerance_c if step and step.tolerance_c else profile.chamber_tolerance_c)
+            points.append((_time({"source_time": at}), float(chamber), expected, tolerance or 0.0))
+        if len(points) < 2:
+            continue
+        t0 = points[0][0]
+        series = {"chamber (measured)": [((t - t0) / 60, c) for t, c, _, _ in points],
+                  "approved profile": [((t - t0) / 60, e) for t, _, e, _ in points if e is not None]}
+        bands = [((a[0] - t0) / 60, (b[0] - t0) / 60, a[2] - a[3], a[2] + a[3])
+                 for a, b in pairwise(points) if a[2] is not None]
+        out[f"{equipment} chamber against the approved profile"] = svg_line_plot(
+            series, title=f"{case.id}: {equipment} chamber vs approved profile (shaded: tolerance band)",
+            x_label="minutes (device time)", y_label="Cel", bands=bands,
         )
     return out
 

@@ -22,14 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import yaml
 
 from gateway.config import SimulatorEntry, YamlDocument, load_site, substitute
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
+from gateway.identity import IdentityError
 from gateway.journal import JournalReader
 from gateway.plugins import adapter_plugins, sim_factories
-from gateway.qualify.oq.protocol import BindLot, Condition, MesAction, SimAction, Step
+from gateway.qualify.oq.protocol import ApiCall, BindLot, Cli, Condition, MesAction, RecordFilter, SimAction, Step
 from gateway.runtime import RunningGateway, declared_simulators, run_gateway
 from gateway.simulators import ENDPOINT_ATTRS
 
@@ -38,6 +40,13 @@ POLL_S = 0.05
 
 class StepFailed(Exception):
     """A step could not be carried out (a wait ran out, a simulator refused a fault): the case fails."""
+
+
+class StepRefused(Exception):
+    """The gateway refused what the step asked (a bad DIN, a role too low, a changed config, a disk floor).
+
+    A step with ``expect_refusal`` records it for a ``refused`` criterion; any other step fails on it.
+    """
 
 
 @dataclass
@@ -63,6 +72,10 @@ class Rig:
     resolved: Path = Path()
     started_at: float = field(default_factory=time.monotonic)
     timeline: list[Sample] = field(default_factory=list)
+    #: Per step number (1-based) with ``expect_refusal``: the refusal, or None when it was not refused.
+    refusals: dict[int, str | None] = field(default_factory=dict)
+    #: How the gateway ended when it ended by itself (an error it stopped on), for the evidence.
+    exit_error: str | None = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _running: RunningGateway | None = None
     _stop: asyncio.Event | None = None
@@ -101,6 +114,9 @@ class Rig:
         data.pop("simulators", None)
         endpoints = {name: {a: getattr(sim, a, None) for a in ENDPOINT_ATTRS} for name, sim in self.sims.items()}
         data = substitute(data, endpoints)
+        api = data.get("api")
+        if isinstance(api, dict) and api.get("users_file"):  # the site's users, wherever the copy is written
+            api["users_file"] = str((self.site_file.parent / str(api["users_file"])).resolve())
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.resolved = self.work_dir / "site.yaml"
         self.resolved.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -114,16 +130,21 @@ class Rig:
         return self._task is not None or self._proc is not None
 
     async def start_gateway(self) -> None:
+        """Start the gateway; StepRefused with its one line when it will not start."""
         if self.gateway_running:
             raise StepFailed("the gateway is already running")
         if self.mode == "process":
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "gateway.cli", "run", "-c", str(self.resolved),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
+            with (self.work_dir / "gateway-stderr.log").open("ab") as err:
+                self._proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "gateway.cli", "run", "-c", str(self.resolved),
+                    stdout=subprocess.DEVNULL, stderr=err,
+                )
             await self.wait(self.journal_path.exists, 20, "the gateway process to open its journal")
             return
-        loaded = load_site(self.resolved, adapter_plugins())
+        try:
+            loaded = load_site(self.resolved, adapter_plugins())
+        except GatewayError as exc:
+            raise StepRefused(_first_line(exc)) from None
         started: asyncio.Future[RunningGateway] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(
@@ -132,21 +153,43 @@ class Rig:
         done, _ = await asyncio.wait([started, self._task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
         if started not in done:
             await self.stop_gateway()
+            if self.exit_error is not None:
+                raise StepRefused(self.exit_error)
             raise StepFailed("the gateway did not start within 30 s")
         self._running = started.result()
 
     async def stop_gateway(self) -> None:
-        """A clean stop: devices first, then the sinks drain, then the journal closes."""
+        """A clean stop: devices first, then the sinks drain, then the journal closes.
+
+        A gateway that had already ended on an error is not an error of the stop: ``exit_error`` keeps it.
+        """
         if self._task is not None:
             assert self._stop is not None
             self._stop.set()
             task, self._task, self._running = self._task, None, None
-            await task
+            try:
+                await task
+            except GatewayError as exc:
+                self.exit_error = _first_line(exc)
         if self._proc is not None:
             proc, self._proc = self._proc, None
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(proc.wait(), 40)
+            if proc.returncode not in (0, -signal.SIGTERM):
+                self.exit_error = f"exit status {proc.returncode}: {self._stderr_tail()}"
+
+    def _stderr_tail(self) -> str:
+        path = self.work_dir / "gateway-stderr.log"
+        lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+        return lines[-1] if lines else "(no output)"
+
+    def _gateway_ended(self) -> bool:
+        if self._task is not None:
+            return self._task.done()
+        if self._proc is not None:
+            return self._proc.returncode is not None
+        return True
 
     async def kill_gateway(self) -> None:
         if self._proc is None:
@@ -162,9 +205,9 @@ class Rig:
             return []
         out = []
         with JournalReader(self.journal_path) as reader:
-            for seq, payload, _raw, hash_ in reader.rows(raw=False):
+            for seq, payload, raw, hash_ in reader.rows():
                 body = orjson.loads(payload)
-                body["seq"], body["hash"] = seq, hash_
+                body["seq"], body["hash"], body["raw_bytes"] = seq, hash_, len(raw or b"")
                 out.append(body)
         return out
 
@@ -218,8 +261,21 @@ class Rig:
             await asyncio.sleep(POLL_S * 4 if threaded else POLL_S)
 
     # -- steps ---------------------------------------------------------------------------------
-    async def run_step(self, step: Step) -> str:
-        """Carry out one step; a short observation of what happened."""
+    async def run_step(self, step: Step, number: int = 0) -> str:
+        """Carry out step ``number`` (1-based); a short observation of what happened."""
+        try:
+            observed = await self._do(step)
+        except StepRefused as exc:
+            if not step.expect_refusal:
+                raise StepFailed(f"refused: {exc}") from None
+            self.refusals[number] = str(exc)
+            return f"refused, as the step expects: {exc}"
+        if step.expect_refusal:
+            self.refusals[number] = None
+            return f"NOT refused: {observed}"
+        return observed
+
+    async def _do(self, step: Step) -> str:
         if step.wait_for is not None:
             return await self._wait_for(step.wait_for)
         if step.inject is not None:
@@ -245,11 +301,34 @@ class Rig:
             committed = self.committed()
             await self.kill_gateway()
             return f"gateway killed with SIGKILL at committed seq {committed}, MES cursor {self.cursor()}"
+        if step.restart_sim is not None:
+            sim = self._sim(SimAction(sim=step.restart_sim))
+            if not callable(getattr(sim, "restart", None)):
+                raise StepFailed(f"simulator {step.restart_sim} cannot be restarted")
+            await sim.restart()
+            return f"{step.restart_sim} restarted on the same endpoint (sessions dropped)"
+        if step.edit_site is not None:
+            return self._edit_site(step.edit_site.set)
+        if step.cli is not None:
+            return await self._cli(step.cli)
+        if step.api is not None:
+            return await self._api(step.api)
         if step.restart_gateway:
+            if self.gateway_running:
+                await self.stop_gateway()
             await self.start_gateway()
             return "gateway started again"
         await self.stop_gateway()
         return f"gateway stopped cleanly at committed seq {self.committed()}"
+
+    def sim_number(self, name: str, attr: str) -> float:
+        """A number from a simulator's ``state()`` snapshot (StepFailed when there is no such number)."""
+        if name not in self.sims:
+            raise StepFailed(f"no simulator named {name!r} in the site (have: {', '.join(self.sims)})")
+        value = getattr(self.sims[name].state(), attr, None)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise StepFailed(f"simulator {name}: state has no number {attr!r}")
+        return float(value)
 
     def _sim(self, action: SimAction) -> Any:
         if action.sim not in self.sims:
@@ -269,14 +348,91 @@ class Rig:
     async def _bind(self, bind: BindLot) -> str:
         if self._running is None:
             raise StepFailed("bind_lot needs the gateway running in-process")
-        binding = await self._running.identity.bind(
-            bind.equipment, bind.lot, performed_by=bind.performed_by, verified_by=bind.verified_by,
-            reason=bind.reason, coi_id=bind.coi_id, dins=bind.dins, process_step=bind.process_step,
-        )
+        try:
+            binding = await self._running.identity.bind(
+                bind.equipment, bind.lot, performed_by=bind.performed_by, verified_by=bind.verified_by,
+                reason=bind.reason, coi_id=bind.coi_id, dins=bind.dins, process_step=bind.process_step,
+            )
+        except IdentityError as exc:
+            raise StepRefused(str(exc)) from None
         return f"lot {binding.lot_id} bound to {bind.equipment} (DIN {binding.din})"
+
+    def _edit_site(self, changes: dict[str, Any]) -> str:
+        """Change the case's site file in place (the next start reads it), as an engineer would."""
+        data = yaml.safe_load(self.resolved.read_text())
+        for dotted, value in changes.items():
+            *parents, last = dotted.split(".")
+            node = data
+            for part in parents:
+                node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+            if isinstance(node, list):
+                node[int(last)] = value
+            else:
+                node[last] = value
+        self.resolved.write_text(yaml.safe_dump(data, sort_keys=False))
+        loaded = load_site(self.resolved, adapter_plugins())  # a broken edit is the protocol's mistake: say so now
+        self.journal_path = loaded.site.journal.path
+        return f"site file changed: {changes}"
+
+    async def _cli(self, cli: Cli) -> str:
+        args = [a.replace("{site}", str(self.resolved)) for a in cli.args]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.cli", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), cli.timeout_s)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise StepFailed(f"cgt-gateway {' '.join(cli.args)} did not finish within {cli.timeout_s:g} s") from None
+        lines = err.decode(errors="replace").strip().splitlines()
+        if proc.returncode != 0:
+            raise StepRefused(f"exit status {proc.returncode}: {lines[-1] if lines else '(no output)'}")
+        shown = out.decode(errors="replace").strip().splitlines()
+        return f"cgt-gateway {' '.join(cli.args)}: exit 0{': ' + shown[-1] if shown else ''}"
+
+    async def _api(self, call: ApiCall) -> str:
+        api = self._running.api if self._running is not None else None
+        if api is None:
+            raise StepFailed("api needs the gateway running in-process with an api: section")
+        path = call.path
+        if "{seq}" in path:
+            want = call.seq_of or RecordFilter()
+            hits = [r["seq"] for r in await asyncio.to_thread(self.records) if want.matches(r)]
+            if not hits:
+                raise StepFailed(f"no record {want.model_dump(exclude_none=True)} for {{seq}} in {path}")
+            path = path.replace("{seq}", str(hits[-1]))
+        headers = {}
+        if call.token is not None:
+            headers["Authorization"] = f"Bearer {call.token}"
+        if call.verifier_token is not None:
+            headers["X-Verifier-Token"] = call.verifier_token
+        async with aiohttp.ClientSession() as session, session.request(
+            call.method, api.url + path, json=call.body, headers=headers, timeout=aiohttp.ClientTimeout(total=10),
+        ) as response:
+            text = await response.text()
+        if response.status >= 400:
+            try:
+                error = orjson.loads(text).get("error", text)
+            except orjson.JSONDecodeError:
+                error = text
+            raise StepRefused(f"{call.method} {path}: {response.status} {error}")
+        return f"{call.method} {path}: {response.status} {text[:200]}"
 
     async def _wait_for(self, cond: Condition) -> str:
         t0 = time.monotonic()
+        if cond.gateway_exited:
+            await self.wait(self._gateway_ended, cond.timeout_s, "the gateway to end by itself")
+            await self.stop_gateway()
+            if self.exit_error is not None:
+                raise StepRefused(self.exit_error)
+            return f"the gateway ended after {time.monotonic() - t0:.2f} s without an error"
+        if cond.sim_state is not None:
+            check = cond.sim_state
+            await self.wait(lambda: check.holds(self.sim_number(check.sim, check.field)), cond.timeout_s,
+                            check.describe())
+            return f"after {time.monotonic() - t0:.2f} s: {check.sim} {check.field} = " \
+                   f"{self.sim_number(check.sim, check.field):g}"
         if cond.seconds is not None:
             end = t0 + cond.seconds
             while time.monotonic() < end:
@@ -308,6 +464,10 @@ class Rig:
             )
         return (f"after {time.monotonic() - t0:.2f} s: committed {self.committed()}, MES cursor {self.cursor()}"
                 f"{f', MES stored {len(self.mes_sequences())}' if self.mes is not None else ''}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _unit(action: SimAction) -> dict[str, int]:
