@@ -28,6 +28,7 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.plugins import adapter_plugins, sim_mains, sink_plugins
 from gateway.qualify import cli as qualify_cli
 from gateway.qualify.baseline import enforce_validated
+from gateway.reports import cli as reports_cli
 from gateway.runtime import RunningGateway, check_site, loaded_site, read_once, run_gateway
 from gateway.sinks.forwarder import CURSOR_PREFIX, cursor_name
 from gateway.sinks.status import sink_backlogs
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     _config_arg(ap)
     ap.add_argument("name")
 
+    reports_cli.register(sub)
     qualify_cli.register(sub)
 
     sp = command("schema", _schema, "print the JSON schema of the site file")

@@ -1,0 +1,5 @@
+"""Reports a reviewer signs, built from the journal alone: the per-lot evidence pack."""
+
+from gateway.reports.lot import UnknownLot, build_lot_report, render_lot_html, report_for_site, write_lot_report
+
+__all__ = ["UnknownLot", "build_lot_report", "render_lot_html", "report_for_site", "write_lot_report"]
