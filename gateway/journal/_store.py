@@ -24,6 +24,7 @@ from gateway.errors import JournalError
 from gateway.journal import _schema
 from gateway.journal._audit import AuditEntry, append_entries
 from gateway.journal._chain import encode_payload, json_time, payload_hash
+from gateway.journal._lock import JournalLock
 from gateway.records import utc_now
 
 log = structlog.get_logger(__name__)
@@ -64,10 +65,16 @@ class WriterStore:
         self._synchronous = synchronous
         self._min_free_bytes = min_free_bytes
         self._conn: sqlite3.Connection | None = None
+        self._lock: JournalLock | None = None
 
     def open(self) -> tuple[Head, dict[str, int]]:
-        """Open or create the file; return its head and the sinks' cursors."""
-        self._conn = _schema.connect_writer(self._path, self._gateway_id, self._synchronous)
+        """Take the writer lock, open or create the file; return its head and the sinks' cursors."""
+        self._lock = JournalLock.acquire(self._path)  # refuses a second writer before it touches the file
+        try:
+            self._conn = _schema.connect_writer(self._path, self._gateway_id, self._synchronous)
+        except BaseException:
+            self.close()
+            raise
         try:
             return _schema.read_head(self._conn), _schema.read_cursors(self._conn)
         except sqlite3.Error as exc:
@@ -75,9 +82,13 @@ class WriterStore:
             raise JournalError(f"{self._path}: cannot read the journal head: {exc}") from exc
 
     def close(self) -> None:
+        """Close the connection, then let the next writer in."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def commit(
         self,
@@ -88,7 +99,8 @@ class WriterStore:
         """Number, hash and durably insert the entries (one per append call) in one transaction.
 
         ``expected`` is the head the writer last saw; if the file's head differs, another process
-        wrote to the journal and the transaction is refused (the next one continues from the file).
+        wrote to the journal and the transaction is refused (the next one continues from the file): a
+        second line of defence behind the writer lock, for a writer that ignores the lock.
         An entry whose body cannot be encoded fails alone with ValueError and takes no seq.
         ``audits`` (one list per entry) go into the audit trail in the same transaction, each with
         the ``first_seq`` of its entry's records in its detail.

@@ -147,6 +147,8 @@ async def test_failed_transaction_fails_all_its_appenders_and_leaves_no_gap(
 
 
 async def test_another_writer_is_refused_loudly(journal_path: Path, make_draft, tamper, stored_row) -> None:
+    # The writer lock refuses a second gateway (test_journal_lock); this is the second line of defence, the
+    # store's head check, against a writer that ignores the lock (here raw SQLite).
     async with Journal.open(journal_path, gateway_id="gw-1") as journal:
         await journal.append([(make_draft(0), None)])
         payload, _, hash_ = stored_row(journal_path, 1)
