@@ -20,7 +20,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ from gateway.records import utc_now
 from gateway.sinks.forwarder import cursor_name
 
 _PAGE = 5000
+_TICK = timedelta(microseconds=1)
+_X_LABEL = "minutes since the lot's first binding or record"
 #: Plots keep at most this many points per curve (evenly thinned); the tables keep every figure.
 _PLOT_POINTS = 1500
 
@@ -108,8 +110,7 @@ class _Scan:
     particle_alarms: list[dict[str, Any]] = field(default_factory=list)
     holes: list[tuple[int, int]] = field(default_factory=list)  # seqs missing between stored rows
     unreadable: list[str] = field(default_factory=list)
-    first_time: datetime | None = None
-    last_time: datetime | None = None
+    spans: dict[str, list[datetime]] = field(default_factory=dict)  # first and last moment of each one's lot records
 
     def add_seq(self, seq: int) -> None:
         if self.seq_runs and self.seq_runs[-1][1] == seq - 1:
@@ -182,6 +183,14 @@ def build_lot_report(
                 area_windows[areas[w.equipment_id]].append(w)
         file_first, file_last = reader.first_seq(), reader.last_seq()
         scan = _scan(reader, lot_id, area_windows, now)
+        if not bindings and scan.spans:  # a lot only devices reported: where and when its records were made
+            windows = [_Window(eq, a, b + _TICK) for eq, (a, b) in scan.spans.items()]
+            for w in windows:
+                area = (scan.equipment[w.equipment_id].get("isa95") or {}).get("area")
+                if area:
+                    area_windows[area].append(w)
+            if area_windows:
+                scan = _scan(reader, lot_id, area_windows, now)
         resolutions = reader.resolutions()
         cursors = reader.cursors()
         dead = reader.dead_letters()
@@ -191,8 +200,6 @@ def build_lot_report(
         shown = ", ".join(known[:10]) + (" …" if len(known) > 10 else "") if known else "none"
         raise UnknownLot(f"lot {lot_id!r} is not in journal {path}: never bound, and no record carries it "
                          f"(bound lots: {shown})")
-    if not windows and scan.first_time is not None:  # a lot only the device reported: its records' span
-        windows = [_Window(eq, scan.first_time, scan.last_time) for eq in scan.equipment]
     chain = verify(path)
     certificate = _certificate(scan, binding_seqs, file_first, file_last, chain, sinks, cursors, dead, windows,
                                area_windows, now)
@@ -207,8 +214,10 @@ def build_lot_report(
         "software": _software(),
         "environment": environment(),
         "bindings": [_binding(b, binding_seqs.get(b.binding_id), areas.get(b.equipment_id)) for b in bindings],
+        "windows": [{"equipment_id": w.equipment_id, "from": _iso(w.start), "to": _iso(w.end) if w.end else None,
+                     "basis": "binding" if bindings else "records carrying the lot"} for w in windows],
         "equipment": _equipment(scan, bindings),
-        "particle_exposure": _exposure(scan, area_windows, limits, now),
+        "particle_exposure": _exposure(scan, area_windows, limits, bool(bindings)),
         "alarms": _with_resolutions(scan.alarms + scan.particle_alarms, resolutions),
         "exceptions": _with_resolutions(scan.exceptions, resolutions),
         "certificate": certificate,
@@ -279,8 +288,8 @@ def _take(scan: _Scan, seq: int, body: dict[str, Any], lot_id: str, area_windows
     if body.get("lot_id") != lot_id:
         return
     scan.add_seq(seq)
-    scan.first_time = at if scan.first_time is None else min(scan.first_time, at)
-    scan.last_time = at if scan.last_time is None else max(scan.last_time, at)
+    span = scan.spans.setdefault(equipment_id, [at, at])
+    span[0], span[1] = min(span[0], at), max(span[1], at)
     scan.equipment.setdefault(equipment_id, _identity(body))
     scan.counts[equipment_id][parameter] += 1
     step = body.get("process_step")
@@ -482,9 +491,10 @@ def _equipment(scan: _Scan, bindings: Sequence[Binding]) -> list[dict[str, Any]]
 
 
 def _exposure(scan: _Scan, area_windows: Mapping[str, list[_Window]], limits: Mapping[str, Mapping[str, Any]],
-              now: datetime) -> list[dict[str, Any]]:
+              bindings: bool) -> list[dict[str, Any]]:
     """Per counter in a room the lot was in: per size, samples, max and mean, against the counter's limits."""
     out = []
+    basis = "bound" if bindings else "its records were made"
     for eq in sorted(scan.particles):
         area = (scan.equipment[eq].get("isa95") or {}).get("area")
         counter_limits = limits.get(eq, {})
@@ -502,7 +512,7 @@ def _exposure(scan: _Scan, area_windows: Mapping[str, list[_Window]], limits: Ma
                 "points": [(_iso(t), v) for t, v, _ in _thin(samples)],
             }
         out.append({
-            "room": area, "counter": eq, "limits_basis": counter_limits.get("basis"),
+            "room": area, "counter": eq, "limits_basis": counter_limits.get("basis"), "windows_basis": basis,
             "windows": [{"equipment_id": w.equipment_id, "from": _iso(w.start),
                          "to": _iso(w.end) if w.end else None} for w in area_windows.get(area, [])],
             "alarms_raised": sum(1 for a in scan.particle_alarms
@@ -634,7 +644,7 @@ def render_lot_html(report: Mapping[str, Any]) -> str:
         out.append(f"<tr><td>{e(d['sink'])}</td><td class=\"num\">{d['cursor']}</td><td class=\"num\">"
                    f"{e(d['lot_last_seq'])}</td><td class=\"{cls}\">{e(state)}</td><td>{e(letters)}</td></tr>")
     out.append("</table>")
-    out += ["<h3>Communication gaps during the bindings</h3>",
+    out += ["<h3>Communication gaps while the lot was there</h3>",
             "<p>Recorded as data (a <code>communication</code> event and bad-quality records for every parameter): "
             "they do not fail the certificate, but say which readings the devices could not give.</p>"]
     out.append(_table(["Equipment", "Lost", "Restored", "Duration", "Cause"], [
@@ -687,9 +697,7 @@ def render_lot_html(report: Mapping[str, Any]) -> str:
 
 def _origin(report: Mapping[str, Any]) -> datetime:
     """Plots count minutes from the lot's first binding (or its first record)."""
-    starts = [b["valid_from"] for b in report["bindings"]]
-    if not starts:
-        starts = [s["time"] for eq in report["equipment"] for s in eq["process_steps"][:1]]
+    starts = [w["from"] for w in report["windows"]]
     return _parse(min(starts)) if starts else _parse(report["generated"])
 
 
@@ -723,7 +731,7 @@ def _equipment_html(eq: Mapping[str, Any], origin: datetime) -> str:
     if any(curve.values()):
         parts.append('<div class="plot">' + svg_line_plot(
             {name.replace("_", " "): pts for name, pts in curve.items() if pts},
-            title=f"{eq['equipment_id']}: freezing curve", x_label="minutes since the lot's first binding",
+            title=f"{eq['equipment_id']}: freezing curve", x_label=_X_LABEL,
             y_label="temperature (Cel)") + "</div>")
     if eq["excursions"]:
         rows = []
@@ -749,10 +757,11 @@ def _exposure_html(p: Mapping[str, Any], origin: datetime) -> str:
     windows = "; ".join(f"{w['equipment_id']} {w['from']} – {w['to'] or 'still bound'}" for w in p["windows"])
     parts = [f'<div class="item exposure" id="room-{e(p["room"])}-{e(p["counter"])}">',
              f"<h3>Room {e(p['room'])}: counter {e(p['counter'])}</h3>",
-             f"<p>While the lot was bound there: {e(windows)}. Limits: {e(p['limits_basis'] or 'none configured')}. "
+             f"<p>While the lot was there ({e(p['windows_basis'])}): {e(windows)}. "
+             f"Limits: {e(p['limits_basis'] or 'none configured')}. "
              f"{p['alarms_raised']} limit alarms raised.</p>",
              _table(["Size", "Samples", "Bad", "Max /m3", "Mean /m3", "Alert", "Action", "> alert", "> action"],
-                    [[k.removeprefix(PARTICLE_PREFIX), s["samples"], s["bad"], _num(s["max"]), _num(s["mean"]),
+                    [[_size(k), s["samples"], s["bad"], _num(s["max"]), _num(s["mean"]),
                       _num(s["alert_limit"]), _num(s["action_limit"]), s["above_alert"], s["above_action"]]
                      for k, s in p["sizes"].items()], "")]
     for parameter, s in p["sizes"].items():
@@ -762,10 +771,9 @@ def _exposure_html(p: Mapping[str, Any], origin: datetime) -> str:
         hlines = {f"{label} {_num(s[key])}": s[key] for label, key in (("alert", "alert_limit"),
                                                                       ("action", "action_limit"))
                   if s[key] is not None}
-        size = parameter.removeprefix(PARTICLE_PREFIX).replace("_", ".")
         parts.append('<div class="plot">' + svg_line_plot(
-            {p["counter"]: pts}, title=f"{p['room']}: {p['counter']} ≥{size.removesuffix('um')} µm",
-            x_label="minutes since the lot's first binding", y_label="particles /m3", hlines=hlines) + "</div>")
+            {p["counter"]: pts}, title=f"{p['room']}: {p['counter']} {_size(parameter)}",
+            x_label=_X_LABEL, y_label="particles /m3", hlines=hlines) + "</div>")
     parts.append("</div>")
     return "\n".join(parts)
 
@@ -784,6 +792,12 @@ def _closed(row: Mapping[str, Any]) -> str:
     if res is not None:
         return f"{res['by']} at {res['time']}: {res['reason']}"
     return "OPEN" if row["needs_action"] else "—"
+
+
+def _size(parameter: str) -> str:
+    """``particle_concentration_0_5um`` as ``≥0.5 µm``."""
+    size = parameter.removeprefix(PARTICLE_PREFIX).removesuffix("um").replace("_", ".")
+    return f"≥{size} µm"
 
 
 def _ttd(result: Mapping[str, Any]) -> str:

@@ -132,6 +132,10 @@ async def lot(tmp_path: Path) -> AsyncIterator[Lot]:
         await s.add("BTA-1", "culture_status", Kind.STATE, "negative", minutes(30), device_lot=LOT, name="late")
         await s.add("CP-1", "temperature", m, 21.0, minutes(30), unit="Cel")
         await s.add("PC-1", SIZE, m, 7000.0, minutes(30), unit="/m3")
+        # a lot nobody bound, which the processor itself reports
+        await s.add("CP-1", "temperature", m, 37.0, minutes(40), unit="Cel", device_lot="LOT-DEV")
+        await s.add("PC-1", SIZE, m, 800.0, minutes(40), unit="/m3")
+        await s.add("CP-1", "temperature", m, 37.2, minutes(41), unit="Cel", device_lot="LOT-DEV")
         await identity.acknowledge_alarm(s.seqs["excursion"], actor="op-eve", comment="door opened for a transfer")
         last = journal.last_seq
         await journal.settle("sink:mes", last)
@@ -231,6 +235,14 @@ async def test_the_html_is_self_contained_with_the_exposure_and_freezer_plots(lo
     assert "CRF-1: freezing curve" in page
     assert page.count("<svg") == 2 and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "connection refused by 127.0.0.1:4840" in page and "op-eve" in page
+
+
+async def test_a_lot_only_a_device_reported_is_placed_by_its_records(lot: Lot) -> None:
+    r = build_lot_report(lot.journal.path, "LOT-DEV", sinks=SINKS, particle_limits=LIMITS, now=minutes(60))
+    assert r["bindings"] == [] and [w["basis"] for w in r["windows"]] == ["records carrying the lot"]
+    assert r["certificate"]["ok"] and r["certificate"]["records"] == 2
+    (room,) = r["particle_exposure"]
+    assert room["counter"] == "PC-1" and room["sizes"][SIZE]["max"] == 800.0  # only what was measured meanwhile
 
 
 async def test_an_unknown_lot_says_so(lot: Lot) -> None:
