@@ -77,6 +77,8 @@ def evaluate(criterion: Criterion, rig: Rig, records: list[dict[str, Any]], audi
                        "NOT refused" if want_r.step in rig.refusals else "the step did not run")
     if criterion.in_order is not None:
         return _in_order(criterion, records)
+    if criterion.none_between is not None:
+        return _none_between(criterion, records)
     if criterion.sim_state is not None:
         check = criterion.sim_state
         try:
@@ -115,13 +117,43 @@ def _entry(entry: dict[str, Any]) -> str:
 
 
 def _in_order(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
+    """The first record matching the first filter, then the first after it matching the second, and so on."""
     want = criterion.in_order
     assert want is not None
-    firsts = [next((r["seq"] for r in records if f.matches(r)), None) for f in want.records]
     names = [" ".join(f"{k}={v}" for k, v in f.model_dump(exclude_none=True).items()) for f in want.records]
-    ok = all(s is not None for s in firsts) and firsts == sorted(firsts)  # type: ignore[type-var]
-    return Verdict(ok, "first records in this order: " + " < ".join(names),
-                   ", ".join(f"{n} at seq {s}" for n, s in zip(names, firsts, strict=True)))
+    found: list[int] = []
+    after = 0
+    for f in want.records:
+        seq = next((r["seq"] for r in records if r["seq"] > after and f.matches(r)), None)
+        if seq is None:
+            break
+        found.append(seq)
+        after = seq
+    shown = ", then ".join(f"{n} at seq {s}" for n, s in zip(names, found, strict=False))
+    missing = f"; no {names[len(found)]} after that" if len(found) < len(names) else ""
+    return Verdict(len(found) == len(names), "records in this order: " + " < ".join(names), (shown or "none") + missing)
+
+
+def _none_between(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.none_between
+    assert want is not None
+    windows: list[tuple[int, int | None]] = []
+    start: int | None = None
+    for r in records:
+        if start is None and want.after.matches(r):
+            start = r["seq"]
+        elif start is not None and want.until.matches(r):
+            windows.append((start, r["seq"]))
+            start = None
+    if start is not None:
+        windows.append((start, None))
+    hits = [r["seq"] for r in records for a, b in windows if a < r["seq"] and (b is None or r["seq"] < b)
+            and want.none.matches(r)]
+    shown = ", ".join(f"{a}-{b if b is not None else 'end'}" for a, b in windows) or "none"
+    expected = (f"no record {want.none.model_dump(exclude_none=True)} from {want.after.model_dump(exclude_none=True)}"
+                f" until {want.until.model_dump(exclude_none=True)}")
+    found = f"{len(hits)} such record(s)" + (f": {_ranges(hits)}" if hits else "")
+    return Verdict(bool(windows) and not hits, expected, f"{len(windows)} window(s) (seqs {shown}); {found}")
 
 
 def _mes_exactly(rig: Rig, records: list[dict[str, Any]]) -> Verdict:

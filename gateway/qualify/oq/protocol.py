@@ -269,8 +269,20 @@ class Refused(_Strict):
     contains: str = ""
 
 
+class NoneBetween(_Strict):
+    """From each record matching ``after`` to the next matching ``until`` (or the end), none matches ``none``.
+
+    "No Good value between communication lost and restored": a fault window holds no false data.
+    """
+
+    after: RecordFilter
+    until: RecordFilter
+    none: RecordFilter
+
+
 class InOrder(_Strict):
-    """The first record matching each filter comes after the first matching the one before (by seq)."""
+    """A record matching each filter, each after the one before (by seq): the first match, then the first
+    match of the next filter after it, and so on."""
 
     records: list[RecordFilter] = Field(min_length=2)
 
@@ -292,16 +304,18 @@ class Criterion(_Strict):
     min_committed: int | None = Field(default=None, ge=0)
     refused: Refused | None = None
     in_order: InOrder | None = None
+    none_between: NoneBetween | None = None
     #: A simulator's state at the end of the case (what the device saw: NAKs, retransmissions, queries).
     sim_state: SimStateCheck | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Criterion:
         fields = [self.records, self.mes_received_exactly, self.verify, self.audit, self.no_records, self.threshold,
-                  self.min_committed, self.refused, self.in_order, self.sim_state]
+                  self.min_committed, self.refused, self.in_order, self.sim_state, self.none_between]
         if sum(x is not None for x in fields) + self.no_gaps != 1:
             raise ValueError("a criterion checks exactly one thing: records, no_gaps, mes_received_exactly, verify,"
-                             " audit, no_records, threshold, min_committed, refused, in_order or sim_state")
+                             " audit, no_records, threshold, min_committed, refused, in_order, none_between or"
+                             " sim_state")
         return self
 
 
