@@ -133,6 +133,7 @@ class Rig:
         """Start the gateway; StepRefused with its one line when it will not start."""
         if self.gateway_running:
             raise StepFailed("the gateway is already running")
+        self.exit_error = None
         if self.mode == "process":
             with (self.work_dir / "gateway-stderr.log").open("ab") as err:
                 self._proc = await asyncio.create_subprocess_exec(
@@ -169,8 +170,11 @@ class Rig:
             task, self._task, self._running = self._task, None, None
             try:
                 await task
-            except GatewayError as exc:
-                self.exit_error = _first_line(exc)
+            except Exception as exc:
+                error = _gateway_error(exc)
+                if error is None:
+                    raise
+                self.exit_error = _first_line(error)
         if self._proc is not None:
             proc, self._proc = self._proc, None
             if proc.returncode is None:
@@ -387,7 +391,8 @@ class Rig:
             raise StepFailed(f"cgt-gateway {' '.join(cli.args)} did not finish within {cli.timeout_s:g} s") from None
         lines = err.decode(errors="replace").strip().splitlines()
         if proc.returncode != 0:
-            raise StepRefused(f"exit status {proc.returncode}: {lines[-1] if lines else '(no output)'}")
+            said = next((ln for ln in reversed(lines) if ln.startswith("error:")), lines[-1] if lines else "")
+            raise StepRefused(f"exit status {proc.returncode}: {said or '(no output)'}")
         shown = out.decode(errors="replace").strip().splitlines()
         return f"cgt-gateway {' '.join(cli.args)}: exit 0{': ' + shown[-1] if shown else ''}"
 
@@ -464,6 +469,18 @@ class Rig:
             )
         return (f"after {time.monotonic() - t0:.2f} s: committed {self.committed()}, MES cursor {self.cursor()}"
                 f"{f', MES stored {len(self.mes_sequences())}' if self.mes is not None else ''}")
+
+
+def _gateway_error(exc: BaseException) -> GatewayError | None:
+    """The gateway error a run ended on, also from inside a task group's exception group."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _gateway_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
