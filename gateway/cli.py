@@ -1,4 +1,5 @@
-"""``cgt-gateway``: check a config, run, commission one device, verify and export the journal, run a simulator.
+"""``cgt-gateway``: check a config, run, commission one device, verify, export, back up and restore the journal,
+run a simulator (the journal's commands are in :mod:`gateway.cli_journal`).
 
 Exit codes: 0 success; 1 the thing checked is bad (config errors, a broken journal, a device that did
 not answer); 2 wrong usage. Problems go to stderr one readable line each; ``--json`` output goes to
@@ -9,20 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
 
-import orjson
 import structlog
 
-from gateway import __version__, journal, logs
+from gateway import __version__, cli_journal, journal, logs
 from gateway.api import add_user, read_users, remove_user
-from gateway.config import LoadedSite, load_site, site_model
+from gateway.config import site_model
 from gateway.display import RecordPrinter
 from gateway.errors import ConfigError, GatewayError
 from gateway.plugins import adapter_plugins, sim_mains, sink_plugins
@@ -86,16 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="wait at most this long")
     sp.add_argument("--json", action="store_true", help="one JSON record per line")
 
-    sp = command("verify", _verify, "check the journal's sequence and hash chain")
-    _journal_args(sp)
-    sp.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    sp = command("export", _export, "write journalled records as JSON lines or CSV")
-    _journal_args(sp)
-    sp.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    sp.add_argument("--since", type=int, default=0, metavar="SEQ", help="only records after this seq")
-    sp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    sp.add_argument("--raw", action="store_true", help="jsonl only: add the raw wire bytes as base64")
+    cli_journal.register(command)
 
     sp = command("sinks", _sinks, "show how far each sink has got: cursor, backlog, its age, dead letters")
     _config_arg(sp)
@@ -136,27 +125,8 @@ def _config_arg(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-c", "--config", type=Path, required=True, help="site file (YAML)")
 
 
-def _journal_args(sp: argparse.ArgumentParser) -> None:
-    src = sp.add_mutually_exclusive_group(required=True)
-    src.add_argument("-c", "--config", type=Path, help="site file naming the journal")
-    src.add_argument("--journal", type=Path, help="journal file (SQLite)")
-
-
-def _journal_path(args: argparse.Namespace) -> Path:
-    if args.journal is not None:
-        return _existing_journal(Path(args.journal))
-    return _existing_journal(_load_without_sims(args.config).site.journal.path)
-
-
-def _existing_journal(path: Path) -> Path:
-    if not path.exists():
-        raise GatewayError(f"no journal at {path} (run the gateway first, or check the path)")
-    return path
-
-
-def _load_without_sims(path: Path) -> LoadedSite:
-    """The site as check-config sees it: simulator placeholders get stand-ins, nothing is started."""
-    return load_site(path, adapter_plugins())
+_existing_journal = cli_journal.existing_journal
+_load_without_sims = cli_journal.load_without_sims
 
 
 def _sinks(args: argparse.Namespace) -> int:
@@ -271,39 +241,6 @@ def _read_once(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return asyncio.run(go())
-
-
-def _verify(args: argparse.Namespace) -> int:
-    report = journal.verify(_journal_path(args))
-    if args.json:
-        print(orjson.dumps(dataclasses.asdict(report), option=orjson.OPT_INDENT_2).decode())
-    elif report.ok:
-        print(report.summary())
-        for note in report.notes:
-            print(f"note: {note}")
-    else:
-        print(report.summary(), file=sys.stderr)
-    return EXIT_OK if report.ok else EXIT_BAD
-
-
-def _export(args: argparse.Namespace) -> int:
-    path = _journal_path(args)
-    if args.raw and args.format != "jsonl":
-        print("error: --raw goes with --format jsonl", file=sys.stderr)
-        return EXIT_USAGE
-
-    def write(out: TextIO) -> int:
-        if args.format == "jsonl":
-            return journal.export_jsonl(path, out, since_seq=args.since, include_raw=args.raw)
-        return journal.export_csv(path, out, since_seq=args.since)
-
-    if args.output is None:
-        written = write(sys.stdout)
-    else:
-        with args.output.open("w", encoding="utf-8", newline="") as out:
-            written = write(out)
-        print(f"wrote {written} records to {args.output}", file=sys.stderr)
-    return EXIT_OK
 
 
 def _sim(args: argparse.Namespace) -> int:

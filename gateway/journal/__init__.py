@@ -15,13 +15,17 @@ record's hash (the canonical encoding is defined in :mod:`gateway.journal._chain
         for record in reader.read(since_seq=cursor, limit=500): ...
 
     verify(path).raise_for_status()                                    # no gateway needed
+    backup(path, "copy.sqlite").ok                                     # online, while the writer runs
+    restore(path, "copy.sqlite", actor="j.doe", reason="...")          # only with the gateway stopped
     export_jsonl(path, sys.stdout.buffer); export_csv(path, open(f, "w", newline=""))
 """
 
 from gateway.journal._audit import AuditEntry
+from gateway.journal._backup import BackupReport, RestoreReport, backup, restore
 from gateway.journal._chain import GENESIS_HASH, record_hash
 from gateway.journal._committed import Committed, JournalStats
 from gateway.journal._export import JournalSource, csv_columns, csv_row, export_csv, export_jsonl
+from gateway.journal._lock import lock_path
 from gateway.journal._reader import DeadLetter, JournalReader, Resolution
 from gateway.journal._schema import JOURNAL_SCHEMA_VERSION, Synchronous
 from gateway.journal._verify import VerifyReport, verify
@@ -31,6 +35,7 @@ __all__ = [
     "GENESIS_HASH",
     "JOURNAL_SCHEMA_VERSION",
     "AuditEntry",
+    "BackupReport",
     "Committed",
     "DeadLetter",
     "Journal",
@@ -38,12 +43,16 @@ __all__ = [
     "JournalSource",
     "JournalStats",
     "Resolution",
+    "RestoreReport",
     "Synchronous",
     "VerifyReport",
+    "backup",
     "csv_columns",
     "csv_row",
     "export_csv",
     "export_jsonl",
+    "lock_path",
     "record_hash",
+    "restore",
     "verify",
 ]
