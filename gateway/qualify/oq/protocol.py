@@ -233,6 +233,9 @@ class Step(_Strict):
             value = getattr(self, name)
             if value is not None:
                 shown = value.model_dump(exclude_defaults=True, exclude_none=True)
+                for secret in ("token", "verifier_token"):  # who asked is the user the token names, not the token
+                    if secret in shown:
+                        shown[secret] = "***"
                 return f"{name} {shown}"
         if self.tamper is not None:
             return f"tamper: {self.tamper}"
