@@ -1,0 +1,76 @@
+"""`qualify oq --protocol oq-devices`: the device and interface cases pass on the simulators with their
+evidence (the freezer curve plotted against its band), and a freezer judged against no approved profile
+fails OQ-12b with the alarms it did not raise."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.qualify.oq.protocol import PROTOCOL_DIR, load_protocol
+from gateway.qualify.oq.runner import run_protocol
+
+DEVICES = PROTOCOL_DIR / "oq-devices.yaml"
+
+
+@pytest.mark.slow
+def test_the_shipped_device_protocol_passes_and_writes_evidence(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "qualify", "oq", "--protocol", "oq-devices", "-o", str(tmp_path),
+         "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    evidence = json.loads(proc.stdout)
+    items = {item["id"]: item for item in evidence["items"]}
+    assert list(items) == [c.id for c in load_protocol(DEVICES).cases]
+    assert all(item["passed"] for item in items.values()), [i["observed"] for i in items.values() if not i["passed"]]
+    assert "refused: dins: DIN 'G123498654321X': check character is X" in items["OQ-19"]["observed"]
+    (plot,) = items["OQ-12b"]["attachments"].values()
+    assert plot.startswith("<svg") and "tolerance band" in plot and "approved profile" in plot
+    html = next(tmp_path.glob("*.html")).read_text()
+    assert "OQ-12b" in html and "chamber vs approved profile" in html
+
+
+def unjudged_freezer_protocol(tmp_path: Path) -> Path:
+    """OQ-12b against a site whose freezer has no approved profile: the run is recorded but never judged."""
+    site = (PROTOCOL_DIR / "sites" / "freezer-run.yaml").read_text()
+    unjudged = site.replace("approved_profiles: [classic-cell-therapy]", "approved_profiles: []")
+    assert unjudged != site
+    (tmp_path / "unjudged.yaml").write_text(unjudged)
+    path = tmp_path / "broken.yaml"
+    path.write_text(
+        "title: OQ-12b against a gateway that does not judge the freezing profile\n"
+        "cases:\n"
+        "  - id: OQ-12b\n"
+        "    title: Freezer profile conformance\n"
+        "    requirements: [URS-ALM-02]\n"
+        "    site: unjudged.yaml\n"
+        "    plots: [freezer]\n"
+        "    expected: a deviation alarm naming the step while the LN2 supply is empty\n"
+        "    steps:\n"
+        "      - wait_for: {records: {equipment: CRF-1, parameter: profile_step, value: 5, min_count: 1}}\n"
+        "      - inject: {sim: freezer, fault: ln2_empty}\n"
+        "      - wait_for: {records: {equipment: CRF-1, parameter: profile_step, value: 6, min_count: 1}}\n"
+        "    accept:\n"
+        "      - records: {equipment: CRF-1, parameter: profile_approval, value: normal, count: 1}\n"
+        "      - records: {equipment: CRF-1, parameter: chamber_profile_deviation, value: deviation, count: 1}\n"
+    )
+    return path
+
+
+async def test_a_freezer_judged_against_no_approved_profile_fails_the_conformance_case(tmp_path: Path) -> None:
+    err = io.StringIO()
+    evidence, _ = await run_protocol(unjudged_freezer_protocol(tmp_path), stderr=err)
+    (item,) = evidence.items
+    assert not item.passed
+    assert "FAIL: expected exactly 1 record(s) {'equipment': 'CRF-1', 'parameter': 'profile_approval', 'value': " \
+           "'normal'}; observed 0" in item.observed
+    assert "FAIL: expected exactly 1 record(s) {'equipment': 'CRF-1', 'parameter': 'chamber_profile_deviation'" \
+           in item.observed
+    assert "OQ-12b FAIL" in err.getvalue()
