@@ -88,3 +88,15 @@ class IntegrityError(JournalError):
 
 class SimulatorError(GatewayError):
     """A simulator cannot start or be reached."""
+
+
+def gateway_error_in(exc: BaseException) -> GatewayError | None:
+    """The gateway error something ended on, also from inside a task group's exception group."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = gateway_error_in(inner)
+            if found is not None:
+                return found
+    return None

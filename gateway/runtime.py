@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from gateway.adapter import Adapter, PollingAdapter, SharedResources
 from gateway.api import OperatorApi
 from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
-from gateway.errors import CommunicationError, ConfigError, JournalError
+from gateway.errors import CommunicationError, ConfigError, JournalError, gateway_error_in
 from gateway.housekeeping import Housekeeper
 from gateway.identity import Attribution, BindingBook, Identity
 from gateway.journal import AuditEntry, Journal, JournalReader
@@ -161,7 +161,7 @@ async def run_gateway(
             try:
                 if on_started is not None:
                     on_started(running)
-                async with asyncio.TaskGroup() as tg:
+                async with _one_error(), asyncio.TaskGroup() as tg:
                     upkeep = [tg.create_task(f.run(), name=f"sink:{f.config.name}") for f in running.forwarders]
                     upkeep.append(tg.create_task(running.housekeeper.run(), name="housekeeping"))
                     devices = [tg.create_task(s.run(), name=f"device:{s.equipment.id}") for s in running.supervisors]
@@ -181,6 +181,18 @@ async def run_gateway(
         last = journal.last_seq
         await journal.audit(AuditEntry("gateway.stopped", f"gateway {site.gateway.id}", None, {"last_seq": last}))
     return RunSummary(records=last - first_seq, last_seq=last, journal_path=site.journal.path)
+
+
+@contextlib.asynccontextmanager
+async def _one_error() -> AsyncIterator[None]:
+    """A task that stops the gateway (the journal refusing records) is raised as itself, for one clear line."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        error = gateway_error_in(group)
+        if error is None:
+            raise
+        raise error from None
 
 
 async def _start_identity(

@@ -173,3 +173,14 @@ def test_sim_runs_a_simulator_by_hand_and_prints_its_endpoint() -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_a_full_disk_stops_the_gateway_with_one_line_not_a_traceback(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(DEMO_LIKE.replace("journal: {path: journal.sqlite}",
+                                      "journal: {path: journal.sqlite, min_free_mb: 1000000000}"))
+    done = cli("run", "-c", str(site), "--for", "20")
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "refusing new records" in last, last
+    assert "Traceback" not in done.stderr and "ExceptionGroup" not in done.stderr

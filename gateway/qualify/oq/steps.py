@@ -27,7 +27,7 @@ import orjson
 import yaml
 
 from gateway.config import SimulatorEntry, YamlDocument, load_site, substitute
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError, GatewayError, gateway_error_in
 from gateway.identity import IdentityError
 from gateway.journal import JournalReader
 from gateway.plugins import adapter_plugins, sim_factories
@@ -171,7 +171,7 @@ class Rig:
             try:
                 await task
             except Exception as exc:
-                error = _gateway_error(exc)
+                error = gateway_error_in(exc)
                 if error is None:
                     raise
                 self.exit_error = _first_line(error)
@@ -469,18 +469,6 @@ class Rig:
             )
         return (f"after {time.monotonic() - t0:.2f} s: committed {self.committed()}, MES cursor {self.cursor()}"
                 f"{f', MES stored {len(self.mes_sequences())}' if self.mes is not None else ''}")
-
-
-def _gateway_error(exc: BaseException) -> GatewayError | None:
-    """The gateway error a run ended on, also from inside a task group's exception group."""
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _gateway_error(inner)
-            if found is not None:
-                return found
-    return None
 
 
 def _first_line(exc: BaseException) -> str:
