@@ -15,7 +15,8 @@ import orjson
 
 from gateway.config import load_site
 from gateway.plugins import adapter_plugins
-from gateway.reports.lot import UnknownLot, report_for_site, write_lot_report
+from gateway.reports.lot import UnknownLot, report_for_site
+from gateway.reports.lot_html import write_lot_report
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
