@@ -6,10 +6,17 @@ a reviewer can check against the journal themselves.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
-from gateway.journal import verify
+import orjson
+
+from gateway.journal import JournalReader, verify
 from gateway.qualify.oq.protocol import Criterion
 from gateway.qualify.oq.steps import Rig, StepFailed
 
@@ -88,6 +95,20 @@ def evaluate(criterion: Criterion, rig: Rig, records: list[dict[str, Any]], audi
         return Verdict(check.holds(value), check.describe(), f"{value:g}")
     if criterion.threshold is not None:
         return _threshold(criterion, records)
+    if criterion.repeats is not None:
+        return _repeats(criterion, records)
+    if criterion.files is not None:
+        return _files(criterion, rig.work_dir)
+    if criterion.restored_from is not None:
+        return _restored_from(criterion, rig)
+    if criterion.export_traceable is not None:
+        return _export_traceable(criterion, rig.work_dir, records)
+    if criterion.json_value is not None:
+        return _json_value(criterion, rig.work_dir)
+    if criterion.clock is not None:
+        return _clock(criterion, records)
+    if criterion.sample_spacing is not None:
+        return _sample_spacing(criterion, records)
     assert criterion.min_committed is not None
     n = len(records)
     return Verdict(n >= criterion.min_committed, f"at least {criterion.min_committed} committed records", f"{n}")
@@ -211,4 +232,179 @@ def _threshold(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
         f"{len(samples)} samples: {len(above)} above (lowest {min(above, default=None)}), {len(within)} within"
         f" (highest {max(within, default=None)}); {len(expected)} level change(s) computed, {len(actual)} alarm"
         f" record(s) {[v for _, v in actual][:6]} {differ}".rstrip(),
+    )
+
+
+def _repeats(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.repeats
+    assert want is not None
+    seen: dict[tuple[Any, ...], int] = {}
+    repeats: list[tuple[int, int]] = []
+    for r in records:
+        if not want.matches(r) or not r.get("raw_sha256"):
+            continue
+        key = (r.get("equipment_id"), r.get("parameter"), orjson.dumps(r.get("value")), r["raw_sha256"])
+        if key in seen:
+            repeats.append((r["seq"], seen[key]))
+        else:
+            seen[key] = r["seq"]
+    filters = want.model_dump(exclude_none=True, exclude={"count", "min_count"})
+    pairs = ", ".join(f"seq {a} repeats seq {b}" for a, b in repeats[:6])
+    shown = f"{len(repeats)}" + (f": {pairs}" if repeats else "")
+    what = f"record(s) {filters} repeating an earlier one (same value and raw_sha256)"
+    if want.count is not None:
+        return Verdict(len(repeats) == want.count, f"exactly {want.count} {what}", shown)
+    return Verdict(len(repeats) >= (want.min_count or 0), f"at least {want.min_count} {what}", shown)
+
+
+def _files(criterion: Criterion, folder: Path) -> Verdict:
+    want = criterion.files
+    assert want is not None
+    found = sorted(p.name for p in folder.glob(want.glob))
+    shown = f"{len(found)}" + (f": {', '.join(found[:4])}" if found else "")
+    if want.count is not None:
+        return Verdict(len(found) == want.count, f"exactly {want.count} file(s) {want.glob}", shown)
+    return Verdict(len(found) >= (want.min_count or 0), f"at least {want.min_count} file(s) {want.glob}", shown)
+
+
+def _journal_contents(path: Path) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
+    with JournalReader(path) as reader:
+        return [(seq, hash_) for seq, _, _, hash_ in reader.rows(raw=False)], list(reader.audit())  # type: ignore[arg-type]
+
+
+def _restored_from(criterion: Criterion, rig: Rig) -> Verdict:
+    """The journal against its backup, and the journal the restore set aside (what the backup did not hold)."""
+    want = criterion.restored_from
+    assert want is not None
+    expected = (f"the journal equals the backup {want.file}: same records to the same head hash, the backup's audit"
+                f" trail first (same hashes), then only {', '.join(want.then)}")
+    backup = rig.work_dir / want.file
+    if not backup.is_file():
+        return Verdict(False, expected, f"no backup file {want.file} in the case folder")
+    b_rows, b_audit = _journal_contents(backup)
+    j_rows, j_audit = _journal_contents(rig.journal_path)
+    b_head = b_rows[-1] if b_rows else (0, "")
+    j_head = j_rows[-1] if j_rows else (0, "")
+    same_records = j_rows == b_rows
+    b_audit_ids = [(e.get("id"), e.get("hash")) for e in b_audit]
+    prefix = [(e.get("id"), e.get("hash")) for e in j_audit[:len(b_audit)]] == b_audit_ids
+    after = [str(e.get("action")) for e in j_audit[len(b_audit):]]
+    ok = same_records and prefix and bool(after) and all(a in want.then for a in after)
+    replaced = sorted(rig.journal_path.parent.glob(rig.journal_path.name + ".replaced-*"))
+    kept = ""
+    for path in replaced[:1]:
+        r_rows, _ = _journal_contents(path)
+        later = sum(1 for seq, _ in r_rows if seq > b_head[0])
+        kept = f"; the journal set aside ({path.name}) holds {len(r_rows)} records, {later} after the backup's head"
+    observed = (f"backup head seq {b_head[0]} {b_head[1][:16]}, journal head seq {j_head[0]} {j_head[1][:16]}"
+                f" ({'same' if same_records else 'DIFFERENT'} records); backup audit entries {len(b_audit)}"
+                f" {'identical' if prefix else 'NOT identical'} in the journal, then {after or 'nothing'}{kept}")
+    return Verdict(ok, expected, observed)
+
+
+def _export_traceable(criterion: Criterion, folder: Path, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.export_traceable
+    assert want is not None
+    expected = (f"every record of the export {want.file} with the journal's hash; every raw copy hashing to its"
+                f" record's raw_sha256; at least {want.min_raw} raw copies{f' of lot {want.lot}' if want.lot else ''}")
+    path = folder / want.file
+    if not path.is_file():
+        return Verdict(False, expected, f"no export file {want.file} in the case folder")
+    journal = {r["seq"]: r["hash"] for r in records}
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    wrong_hash = [x["seq"] for x in lines if journal.get(x["seq"]) != x.get("hash")]
+    missing = sorted(set(journal) - {x["seq"] for x in lines})
+    raw_ok, raw_bad, no_digest = 0, [], []
+    for x in lines:
+        if x.get("raw_b64") is None:
+            if x.get("raw_sha256") is not None:
+                no_digest.append(x["seq"])
+            continue
+        if hashlib.sha256(base64.b64decode(x["raw_b64"])).hexdigest() != x.get("raw_sha256"):
+            raw_bad.append(x["seq"])
+        elif want.lot is None or x.get("lot_id") == want.lot:
+            raw_ok += 1
+    ok = not wrong_hash and not missing and not raw_bad and not no_digest and raw_ok >= want.min_raw
+    observed = (f"{len(lines)} exported of {len(journal)} committed (not exported {_ranges(missing)}), hash"
+                f" differences {_ranges(wrong_hash)}; {raw_ok} raw copies tracing to their records"
+                f"{f' of lot {want.lot}' if want.lot else ''}, raw_sha256 mismatches {_ranges(raw_bad)},"
+                f" raw missing where a digest is recorded {_ranges(no_digest)}")
+    return Verdict(ok, expected, observed)
+
+
+def _json_value(criterion: Criterion, folder: Path) -> Verdict:
+    want = criterion.json_value
+    assert want is not None
+    expected = f"{want.path} = {want.equals!r} in {want.glob}"
+    found = sorted(folder.glob(want.glob), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return Verdict(False, expected, f"no file {want.glob} in the case folder")
+    node: Any = orjson.loads(found[-1].read_bytes())
+    for part in want.path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return Verdict(False, expected, f"{found[-1].name} has no {want.path}")
+    return Verdict(node == want.equals, expected, f"{found[-1].name}: {want.path} = {node!r}")
+
+
+def _stamp(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+
+
+def _clock(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.clock
+    assert want is not None
+    mine = [r for r in records if r.get("equipment_id") == want.equipment
+            and (want.parameter is None or r.get("parameter") == want.parameter)]
+    offsets, both, recorded = [], 0, 0
+    back_source, back_gateway = [], []
+    last_source = last_gateway = None
+    for r in mine:
+        source, gateway = _stamp(r.get("source_time")), _stamp(r.get("gateway_time"))
+        recorded += r.get("clock_offset_s") is not None
+        if gateway is not None and last_gateway is not None and gateway < last_gateway:
+            back_gateway.append(r["seq"])
+        last_gateway = gateway or last_gateway
+        if source is None or gateway is None:
+            continue
+        both += 1
+        if last_source is not None and source < last_source:
+            back_source.append(r["seq"])
+        last_source = source
+        offsets.append((source - gateway).total_seconds())
+    within = [o for o in offsets if want.offset_min_s <= o <= want.offset_max_s]
+    ok = len(within) >= want.min_count and not back_source and not back_gateway
+    return Verdict(
+        ok,
+        f"{want.equipment}{' ' + want.parameter if want.parameter else ''}: device time - receive time within"
+        f" {want.offset_min_s:g}..{want.offset_max_s:g} s on at least {want.min_count} record(s), both times kept,"
+        " neither going backwards in seq order",
+        f"{len(mine)} records, {both} with both times; {len(within)} within (offsets from"
+        f" {min(offsets, default=0):.2f} to {max(offsets, default=0):.2f} s); device time backwards at seqs"
+        f" {_ranges(back_source)}, receive time backwards at seqs {_ranges(back_gateway)};"
+        f" clock_offset_s filled on {recorded}",
+    )
+
+
+def _sample_spacing(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.sample_spacing
+    assert want is not None
+    stamped = sorted(t for r in records if r.get("equipment_id") == want.equipment
+                     and r.get("parameter") == want.parameter and str(r.get("quality", "")).startswith("Good")
+                     and (t := _stamp(r.get("source_time"))) is not None)
+    times = sorted(set(stamped))
+    repeated = len(stamped) - len(times)
+    steps = [(b - a).total_seconds() for a, b in pairwise(times)]
+    widest = max(steps, default=0.0)
+    ok = len(times) >= want.min_count and widest <= want.max_gap_s and not (want.unique and repeated)
+    return Verdict(
+        ok,
+        f"{want.equipment} {want.parameter}: at least {want.min_count} Good samples with no step between device"
+        f" sample times over {want.max_gap_s:g} s" + ("; no sample time twice" if want.unique else ""),
+        f"{len(stamped)} samples at {len(times)} distinct device times over"
+        f" {(times[-1] - times[0]).total_seconds() if times else 0:.1f} s, widest step {widest:.2f} s,"
+        f" {repeated} sample time(s) seen again",
     )

@@ -163,7 +163,8 @@ class EditSite(_Strict):
 
 
 class Cli(_Strict):
-    """The gateway's command line run against the case's site file; ``{site}`` in an argument is its path.
+    """The gateway's command line run against the case's site file; ``{site}`` in an argument is its path,
+    ``{work}`` the case's own folder (where a backup, an export or a report is written for the criteria).
 
     A non-zero exit is a refusal (its last stderr line); it fails the case unless the step expects one.
     """
@@ -290,6 +291,78 @@ class InOrder(_Strict):
     records: list[RecordFilter] = Field(min_length=2)
 
 
+class Repeats(CountedRecords):
+    """Records matching the filter that repeat an earlier matching record: same parameter, value and raw
+    bytes (``raw_sha256``), i.e. the same thing the device said, received again and journalled again."""
+
+
+class FileCount(_Strict):
+    """Files in the case's folder matching ``glob`` (the journal a restore set aside, a report written)."""
+
+    glob: str = Field(min_length=1)
+    count: int | None = Field(default=None, ge=0)
+    min_count: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> FileCount:
+        if (self.count is None) == (self.min_count is None):
+            raise ValueError("give exactly one of count or min_count")
+        return self
+
+
+class RestoredFrom(_Strict):
+    """The journal is the backup ``file`` (in the case's folder) put back: the same records up to the same
+    head hash, the backup's audit trail as the first entries of its own (same hashes), and after those only
+    entries whose action is in ``then``."""
+
+    file: str = Field(min_length=1)
+    then: list[str] = Field(default_factory=lambda: ["journal.restored"])
+
+
+class ExportTraceable(_Strict):
+    """A JSONL export with raw bytes (``export --raw``) in the case's folder, checked line by line against
+    the journal: every record there with the journal's hash, and every raw copy hashing to the
+    ``raw_sha256`` its parsed record carries; at least ``min_raw`` raw copies (of ``lot`` when given)."""
+
+    file: str = Field(min_length=1)
+    lot: str | None = None
+    min_raw: int = Field(default=1, ge=0)
+
+
+class JsonValue(_Strict):
+    """A value in a JSON file of the case's folder (the newest matching ``glob``) at a dotted ``path``."""
+
+    glob: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    equals: Any
+
+
+class Clock(_Strict):
+    """Device time against receive time on one device's records: ``source_time - gateway_time`` between
+    ``offset_min_s`` and ``offset_max_s`` on at least ``min_count`` records, both times kept on each, and
+    neither time going backwards in seq order (a skewed device clock must not reorder the journal)."""
+
+    equipment: str
+    parameter: str | None = None
+    offset_min_s: float
+    offset_max_s: float
+    min_count: int = Field(default=1, ge=1)
+
+
+class SampleSpacing(_Strict):
+    """The device's own sample times (``source_time``) of Good records of one parameter: no step longer
+    than ``max_gap_s`` between consecutive samples, over at least ``min_count`` samples: nothing the
+    device buffered was lost, whatever happened to the link."""
+
+    equipment: str
+    parameter: str
+    max_gap_s: float = Field(gt=0)
+    min_count: int = Field(default=2, ge=2)
+    #: No two Good records of the parameter with the same device sample time (nothing read twice); for a
+    #: device that stamps each sample with a distinct time.
+    unique: bool = False
+
+
 class Criterion(_Strict):
     """One acceptance criterion; exactly one field set."""
 
@@ -310,15 +383,25 @@ class Criterion(_Strict):
     none_between: NoneBetween | None = None
     #: A simulator's state at the end of the case (what the device saw: NAKs, retransmissions, queries).
     sim_state: SimStateCheck | None = None
+    repeats: Repeats | None = None
+    files: FileCount | None = None
+    restored_from: RestoredFrom | None = None
+    export_traceable: ExportTraceable | None = None
+    json_value: JsonValue | None = None
+    clock: Clock | None = None
+    sample_spacing: SampleSpacing | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Criterion:
         fields = [self.records, self.mes_received_exactly, self.verify, self.audit, self.no_records, self.threshold,
-                  self.min_committed, self.refused, self.in_order, self.sim_state, self.none_between]
+                  self.min_committed, self.refused, self.in_order, self.sim_state, self.none_between, self.repeats,
+                  self.files, self.restored_from, self.export_traceable, self.json_value, self.clock,
+                  self.sample_spacing]
         if sum(x is not None for x in fields) + self.no_gaps != 1:
             raise ValueError("a criterion checks exactly one thing: records, no_gaps, mes_received_exactly, verify,"
-                             " audit, no_records, threshold, min_committed, refused, in_order, none_between or"
-                             " sim_state")
+                             " audit, no_records, threshold, min_committed, refused, in_order, none_between,"
+                             " sim_state, repeats, files, restored_from, export_traceable, json_value, clock or"
+                             " sample_spacing")
         return self
 
 

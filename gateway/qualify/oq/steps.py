@@ -379,7 +379,7 @@ class Rig:
         return f"site file changed: {changes}"
 
     async def _cli(self, cli: Cli) -> str:
-        args = [a.replace("{site}", str(self.resolved)) for a in cli.args]
+        args = [a.replace("{site}", str(self.resolved)).replace("{work}", str(self.work_dir)) for a in cli.args]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway.cli", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
@@ -393,7 +393,7 @@ class Rig:
         if proc.returncode != 0:
             said = next((ln for ln in reversed(lines) if ln.startswith("error:")), lines[-1] if lines else "")
             raise StepRefused(f"exit status {proc.returncode}: {said or '(no output)'}")
-        shown = out.decode(errors="replace").strip().splitlines()
+        shown = out.decode(errors="replace").strip().splitlines() or lines  # some commands report on stderr
         return f"cgt-gateway {' '.join(cli.args)}: exit 0{': ' + shown[-1] if shown else ''}"
 
     async def _api(self, call: ApiCall) -> str:
