@@ -109,6 +109,8 @@ def evaluate(criterion: Criterion, rig: Rig, records: list[dict[str, Any]], audi
         return _clock(criterion, records)
     if criterion.sample_spacing is not None:
         return _sample_spacing(criterion, records)
+    if criterion.sim_count is not None:
+        return _sim_count(criterion, rig, records)
     assert criterion.min_committed is not None
     n = len(records)
     return Verdict(n >= criterion.min_committed, f"at least {criterion.min_committed} committed records", f"{n}")
@@ -399,7 +401,7 @@ def _sample_spacing(criterion: Criterion, records: list[dict[str, Any]]) -> Verd
     repeated = len(stamped) - len(times)
     steps = [(b - a).total_seconds() for a, b in pairwise(times)]
     widest = max(steps, default=0.0)
-    ok = len(times) >= want.min_count and widest <= want.max_gap_s and not (want.unique and repeated)
+    ok = len(stamped) >= want.min_count and widest <= want.max_gap_s and not (want.unique and repeated)
     return Verdict(
         ok,
         f"{want.equipment} {want.parameter}: at least {want.min_count} Good samples with no step between device"
@@ -408,3 +410,17 @@ def _sample_spacing(criterion: Criterion, records: list[dict[str, Any]]) -> Verd
         f" {(times[-1] - times[0]).total_seconds() if times else 0:.1f} s, widest step {widest:.2f} s,"
         f" {repeated} sample time(s) seen again",
     )
+
+
+def _sim_count(criterion: Criterion, rig: Rig, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.sim_count
+    assert want is not None
+    filters = want.records.model_dump(exclude_none=True)
+    expected = (f"as many records {filters} as {want.sim} state {want.field}"
+                + (f", give or take {want.tolerance}" if want.tolerance else ""))
+    try:
+        device = rig.sim_number(want.sim, want.field)
+    except StepFailed as exc:
+        return Verdict(False, expected, str(exc))
+    n = sum(1 for r in records if want.records.matches(r))
+    return Verdict(abs(n - device) <= want.tolerance, expected, f"{n} records; {want.sim} {want.field} = {device:g}")

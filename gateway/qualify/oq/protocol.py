@@ -363,6 +363,17 @@ class SampleSpacing(_Strict):
     unique: bool = False
 
 
+class SimCount(_Strict):
+    """The journal against the device: as many records matching ``records`` as the simulator's ``state()``
+    number ``field`` says (samples it took, packets the host popped), give or take ``tolerance`` (samples
+    taken before the gateway's first contact or while it stops)."""
+
+    sim: str
+    field: str
+    records: RecordFilter
+    tolerance: int = Field(default=0, ge=0)
+
+
 class Criterion(_Strict):
     """One acceptance criterion; exactly one field set."""
 
@@ -390,18 +401,19 @@ class Criterion(_Strict):
     json_value: JsonValue | None = None
     clock: Clock | None = None
     sample_spacing: SampleSpacing | None = None
+    sim_count: SimCount | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Criterion:
         fields = [self.records, self.mes_received_exactly, self.verify, self.audit, self.no_records, self.threshold,
                   self.min_committed, self.refused, self.in_order, self.sim_state, self.none_between, self.repeats,
                   self.files, self.restored_from, self.export_traceable, self.json_value, self.clock,
-                  self.sample_spacing]
+                  self.sample_spacing, self.sim_count]
         if sum(x is not None for x in fields) + self.no_gaps != 1:
             raise ValueError("a criterion checks exactly one thing: records, no_gaps, mes_received_exactly, verify,"
                              " audit, no_records, threshold, min_committed, refused, in_order, none_between,"
-                             " sim_state, repeats, files, restored_from, export_traceable, json_value, clock or"
-                             " sample_spacing")
+                             " sim_state, repeats, files, restored_from, export_traceable, json_value, clock,"
+                             " sample_spacing or sim_count")
         return self
 
 
