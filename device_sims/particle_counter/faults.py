@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.framer import FramerRTU, FramerSocket
 from pymodbus.pdu import DecodePDU
+
+from .registers import U32_MAX
 
 
 class Fault(enum.StrEnum):
@@ -37,6 +39,9 @@ class Fault(enum.StrEnum):
     ILLEGAL_ADDRESS = "illegal_address"
     GARBAGE = "garbage"
     DISCONNECT = "disconnect"
+    #: The next samples carry exactly these counts (one value per sample, on every channel): a known input
+    #: for end-to-end accuracy checks (0, 1, 65 535, 65 536, 4 294 967 295 cross the 16-bit word boundary).
+    SCRIPTED_COUNTS = "scripted_counts"
 
 
 #: Faults that act on the link and cannot be aimed at one unit.
@@ -64,6 +69,19 @@ def parse_fault(name: str) -> Fault:
     except ValueError:
         valid = ", ".join(f.value for f in Fault)
         raise ValueError(f"unknown fault {name!r}; valid faults: {valid}") from None
+
+
+def scripted_values(given: Mapping[str, object]) -> list[int]:
+    """The ``values`` of a scripted_counts fault: whole counts within 0..2**32-1, or ValueError/TypeError."""
+    if set(given) != {"values"}:
+        raise TypeError(f"fault 'scripted_counts' takes exactly one parameter, values; got {sorted(given)}")
+    values = given["values"]
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
+        raise ValueError("scripted_counts values must be a non-empty list of counts")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= U32_MAX:
+            raise ValueError(f"scripted_counts values must be whole counts within 0..{U32_MAX}, got {v!r}")
+    return list(values)
 
 
 def fault_params(fault: Fault, given: dict[str, float]) -> dict[str, float]:
@@ -97,6 +115,8 @@ class UnitFaults:
     clock_skew_s: float = 0.0
     stall: bool = False
     illegal_address: bool = False
+    #: Counts the next samples carry, oldest first (scripted_counts); consumed one per sample.
+    scripted_counts: list[int] = field(default_factory=list)
 
     def active(self) -> frozenset[str]:
         """Names of the faults currently in effect, for `CounterState.faults_active`."""
@@ -109,6 +129,7 @@ class UnitFaults:
             Fault.CLOCK_SKEW: self.clock_skew_s != 0.0,
             Fault.STALL: self.stall,
             Fault.ILLEGAL_ADDRESS: self.illegal_address,
+            Fault.SCRIPTED_COUNTS: bool(self.scripted_counts),
         }
         return frozenset(f.value for f, on in flags.items() if on)
 

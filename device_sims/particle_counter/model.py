@@ -289,7 +289,9 @@ class CounterModel:
         faults = self.faults
         flow_cfm = self.config.flow_cfm * (faults.flow_fraction if faults.flow_fraction is not None else 1.0)
         volume = sampled_volume_m3(flow_cfm, sample_time_s)
-        if faults.frozen and self._last_counts is not None:
+        if faults.scripted_counts:
+            counts = (faults.scripted_counts.pop(0),) * len(self.config.channels_um)
+        elif faults.frozen and self._last_counts is not None:
             counts = self._last_counts
         else:
             counts = self._draw_counts(volume)

@@ -22,7 +22,7 @@ import structlog
 
 from ..lifecycle import Simulator
 from ..scenario import parse_scenario, run_scenario
-from .faults import EITHER_SCOPE, LINK_ONLY, Fault, LinkFaults, fault_params, parse_fault
+from .faults import EITHER_SCOPE, LINK_ONLY, Fault, LinkFaults, fault_params, parse_fault, scripted_values
 from .model import CounterConfig, CounterModel, CounterState
 from .profiles import CounterDevice, device_class
 from .ptypair import SocatPtyPair
@@ -196,9 +196,18 @@ class ParticleCounterSim(Simulator):
         self._log.info("simulator stopped")
 
     # -- faults --------------------------------------------------------------------------------
-    def inject(self, fault: str, *, unit_id: int | None = None, **params: float) -> None:
-        """Start a fault now. `unit_id=None` means every unit (or the link, for link faults)."""
+    def inject(self, fault: str, *, unit_id: int | None = None, **params: Any) -> None:
+        """Start a fault now. `unit_id=None` means every unit (or the link, for link faults).
+
+        ``scripted_counts`` takes ``values=[...]``: the next samples carry exactly those counts.
+        """
         kind = parse_fault(fault)
+        if kind is Fault.SCRIPTED_COUNTS:
+            scripted = scripted_values(params)
+            for device in self._targets(unit_id):
+                device.model.faults.scripted_counts.extend(scripted)
+            self._log.info("fault injected", fault=kind.value, unit_id=unit_id, values=scripted)
+            return
         values = fault_params(kind, params)
         if kind in LINK_ONLY and unit_id is not None:
             raise ValueError(f"fault {kind.value!r} acts on the whole link; do not pass unit_id")
@@ -334,6 +343,8 @@ def _clear_unit(kind: Fault, device: CounterDevice) -> None:
         faults.stall = False
     elif kind is Fault.ILLEGAL_ADDRESS:
         faults.illegal_address = False
+    elif kind is Fault.SCRIPTED_COUNTS:
+        faults.scripted_counts.clear()
 
 
 def serve(options: Mapping[str, Any]) -> ParticleCounterSim:

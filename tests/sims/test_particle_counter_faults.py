@@ -117,6 +117,35 @@ async def test_excursion_pushes_counts_above_the_grade_limit(connect: ClientFact
         assert "excursion" not in sim.state().faults_active
 
 
+SCRIPTED = [0, 1, 65535, 65536, 4294967295]
+
+
+async def test_scripted_counts_reach_the_registers_exactly_high_word_first(connect: ClientFactory) -> None:
+    async with ParticleCounterSim(profile="lighthouse", sample_time_s=FAST, seed=17) as sim:
+        client = await connect(sim)
+        first = sim.state().samples_produced
+        sim.inject("scripted_counts", values=SCRIPTED)
+        assert "scripted_counts" in sim.state().faults_active
+        await eventually(lambda: sim.state().samples_produced >= first + len(SCRIPTED), what="the scripted samples")
+        assert not (await client.write_register(1, 12, device_id=1)).isError()  # stop: freeze the buffer
+        seen = []
+        for index in range(first, first + len(SCRIPTED)):
+            assert not (await client.write_register(24, index, device_id=1)).isError()  # 40025 record index
+            regs = (await client.read_input_registers(0, count=24, device_id=1)).registers
+            seen.append([u32_hi_first(regs, 8 + 2 * k) for k in range(4)])  # every channel
+        assert seen == [[v] * 4 for v in SCRIPTED]
+        assert "scripted_counts" not in sim.state().faults_active  # consumed, random counts again
+
+
+async def test_scripted_counts_refuses_values_a_register_pair_cannot_hold() -> None:
+    async with ParticleCounterSim(profile="lighthouse", seed=18) as sim:
+        with pytest.raises(ValueError, match=r"0\.\.4294967295"):
+            sim.inject("scripted_counts", values=[4294967296])
+        with pytest.raises(TypeError, match="values"):
+            sim.inject("scripted_counts", counts=[1])
+        assert "scripted_counts" not in sim.state().faults_active
+
+
 async def test_flow_and_laser_alerts_flip_active_good_bits_on_airnet(connect: ClientFactory) -> None:
     async with ParticleCounterSim(profile="airnet2", sample_time_s=FAST, seed=16) as sim:
         client = await connect(sim)

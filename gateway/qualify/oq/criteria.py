@@ -111,6 +111,14 @@ def evaluate(criterion: Criterion, rig: Rig, records: list[dict[str, Any]], audi
         return _sample_spacing(criterion, records)
     if criterion.sim_count is not None:
         return _sim_count(criterion, rig, records)
+    if criterion.values_in_order is not None:
+        return _values_in_order(criterion, records)
+    if criterion.mes_identical is not None:
+        return _mes_identical(rig, records)
+    if criterion.latency is not None:
+        return _latency(criterion, rig, records)
+    if criterion.resources is not None:
+        return _resources(criterion, rig)
     assert criterion.min_committed is not None
     n = len(records)
     return Verdict(n >= criterion.min_committed, f"at least {criterion.min_committed} committed records", f"{n}")
@@ -424,3 +432,74 @@ def _sim_count(criterion: Criterion, rig: Rig, records: list[dict[str, Any]]) ->
         return Verdict(False, expected, str(exc))
     n = sum(1 for r in records if want.records.matches(r))
     return Verdict(abs(n - device) <= want.tolerance, expected, f"{n} records; {want.sim} {want.field} = {device:g}")
+
+
+def _values_in_order(criterion: Criterion, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.values_in_order
+    assert want is not None
+    got = [r.get("value") for r in records if want.records.matches(r)]
+    n = len(want.values)
+    # type-exact: 1 is not 1.0 and 4294967295 is not 4294967295.0 (a count that went through a float)
+    exact = [(v, type(v).__name__) for v in want.values]
+    at = next((i for i in range(len(got) - n + 1)
+               if [(v, type(v).__name__) for v in got[i:i + n]] == exact), None)
+    filters = want.records.model_dump(exclude_none=True)
+    shown = ", ".join(repr(v) for v in got[:40]) + (" ..." if len(got) > 40 else "")
+    return Verdict(at is not None, f"records {filters} carry exactly {want.values!r} one after the other",
+                   f"{len(got)} record(s): {shown}" + (f"; the run starts at the {at + 1}. record" if at is not None
+                                                       else "; the run is not there"))
+
+
+#: Keys on one side only by design: the journal reader's raw byte count, and the sink's delivery note on
+#: the MES copy (how late it went; outside the record's hash).
+_LOCAL_KEYS = frozenset({"raw_bytes", "delivery"})
+
+
+def _mes_identical(rig: Rig, records: list[dict[str, Any]]) -> Verdict:
+    expected = "each committed record's MES copy equal to the journal record, field by field"
+    if rig.mes is None:
+        return Verdict(False, expected, "the site has no MES stand-in named mes")
+    stored = {r["seq"]: r for r in rig.mes.records(rig.gateway_id)}
+    missing: list[int] = []
+    differ: list[str] = []
+    for r in records:
+        copy = stored.get(r["seq"])
+        if copy is None:
+            missing.append(r["seq"])
+            continue
+        for key in sorted((set(r) | set(copy)) - _LOCAL_KEYS):
+            if key in r and key in copy and (r[key] != copy[key] or type(r[key]) is not type(copy[key])):
+                differ.append(f"seq {r['seq']} {key}: journal {r[key]!r}, MES {copy[key]!r}")
+            elif (key in r) != (key in copy) and (r.get(key) or copy.get(key)) is not None:
+                differ.append(f"seq {r['seq']} {key}: only in the {'journal' if key in r else 'MES copy'}")
+    ok = bool(records) and not missing and not differ
+    return Verdict(ok, expected, f"{len(records)} committed, {len(stored)} at the MES, missing {_ranges(missing)},"
+                   f" {len(differ)} difference(s)" + (f": {'; '.join(differ[:3])}" if differ else ""))
+
+
+def _latency(criterion: Criterion, rig: Rig, records: list[dict[str, Any]]) -> Verdict:
+    want = criterion.latency
+    assert want is not None
+    lags = sorted(seen - _stamp(r["gateway_time"]).timestamp()  # type: ignore[union-attr]
+                  for r in records if (seen := rig.mes_seen.get(r["seq"])) is not None)
+    expected = f"commit to MES receipt p95 under {want.p95_max_s:g} s over at least {want.min_count} records"
+    if not lags:
+        return Verdict(False, expected, "no record was seen at the MES")
+    p50, p95 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(0.95 * len(lags)))]
+    return Verdict(len(lags) >= want.min_count and p95 < want.p95_max_s, expected,
+                   f"{len(lags)} records: p50 {p50:.3f} s, p95 {p95:.3f} s, max {lags[-1]:.3f} s"
+                   " (each an upper bound by the runner's look interval)")
+
+
+def _resources(criterion: Criterion, rig: Rig) -> Verdict:
+    want = criterion.resources
+    assert want is not None
+    use = rig.usage
+    expected = (f"gateway CPU at most {want.cpu_fraction_max:.0%} of one core over its run and peak RSS at most"
+                f" {want.peak_rss_mb_max:g} MB")
+    if use is None:
+        return Verdict(False, expected, "no measurement (the gateway did not run to a stop)")
+    fraction = use.cpu_s / use.wall_s if use.wall_s > 0 else 0.0
+    ok = fraction <= want.cpu_fraction_max and use.peak_rss_mb <= want.peak_rss_mb_max
+    return Verdict(ok, expected, f"{use.cpu_s:.2f} s CPU over {use.wall_s:.1f} s ({fraction:.1%} of one core),"
+                   f" peak RSS {use.peak_rss_mb:.1f} MB, measured {use.how}")

@@ -131,7 +131,8 @@ class SimAction(_Strict):
 
     sim: str
     fault: str | None = None
-    params: dict[str, float] = Field(default_factory=dict)
+    #: Numbers, or a list of whole numbers (e.g. the counts a ``scripted_counts`` fault makes a counter carry).
+    params: dict[str, float | list[int]] = Field(default_factory=dict)
     unit_id: int | None = None
 
 
@@ -374,6 +375,33 @@ class SimCount(_Strict):
     tolerance: int = Field(default=0, ge=0)
 
 
+class ValuesInOrder(_Strict):
+    """The values of the records matching ``records``, in seq order, hold ``values`` as one unbroken run:
+    known inputs came through exactly (no rounding, word order right), none lost or repeated between."""
+
+    records: RecordFilter
+    values: list[Any] = Field(min_length=1)
+
+
+class Latency(_Strict):
+    """Commit to MES receipt: each record's ``gateway_time`` to the moment the runner first saw it stored at
+    the MES stand-in (looked at every 50-200 ms, so each figure is an upper bound by that much)."""
+
+    p95_max_s: float = Field(gt=0)
+    #: At least this many records measured (a latency over nothing proves nothing).
+    min_count: int = Field(default=1, ge=1)
+
+
+class Resources(_Strict):
+    """The gateway's CPU time over its run (as a fraction of one core) and its peak resident memory.
+
+    A gateway run as a process is measured from the operating system's figures for that process; run
+    in-process the figures include the runner and the simulators (an upper bound for the gateway)."""
+
+    cpu_fraction_max: float = Field(gt=0)
+    peak_rss_mb_max: float = Field(gt=0)
+
+
 class Criterion(_Strict):
     """One acceptance criterion; exactly one field set."""
 
@@ -402,18 +430,25 @@ class Criterion(_Strict):
     clock: Clock | None = None
     sample_spacing: SampleSpacing | None = None
     sim_count: SimCount | None = None
+    values_in_order: ValuesInOrder | None = None
+    #: Every committed record's MES copy equals the journal's record field by field (values, types, units,
+    #: quality, times), not only by hash.
+    mes_identical: Literal["committed"] | None = None
+    latency: Latency | None = None
+    resources: Resources | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Criterion:
         fields = [self.records, self.mes_received_exactly, self.verify, self.audit, self.no_records, self.threshold,
                   self.min_committed, self.refused, self.in_order, self.sim_state, self.none_between, self.repeats,
                   self.files, self.restored_from, self.export_traceable, self.json_value, self.clock,
-                  self.sample_spacing, self.sim_count]
+                  self.sample_spacing, self.sim_count, self.values_in_order, self.mes_identical, self.latency,
+                  self.resources]
         if sum(x is not None for x in fields) + self.no_gaps != 1:
             raise ValueError("a criterion checks exactly one thing: records, no_gaps, mes_received_exactly, verify,"
                              " audit, no_records, threshold, min_committed, refused, in_order, none_between,"
                              " sim_state, repeats, files, restored_from, export_traceable, json_value, clock,"
-                             " sample_spacing or sim_count")
+                             " sample_spacing, sim_count, values_in_order, mes_identical, latency or resources")
         return self
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -59,6 +60,26 @@ class Sample:
     mes_up: bool | None
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What the gateway's last run cost: CPU seconds over wall seconds, and its peak resident memory."""
+
+    cpu_s: float
+    wall_s: float
+    peak_rss_mb: float
+    how: str
+
+
+def _proc_figures(pid: int | str) -> tuple[float, float]:
+    """CPU seconds (user + system) and peak RSS in MB of a process, from the operating system's own figures."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+    cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    hwm = next((line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("VmHWM:")), "0")
+    return cpu_s, int(hwm) / 1024
+
+
 @dataclass
 class Rig:
     """Simulators + gateway + journal of one case."""
@@ -76,6 +97,11 @@ class Rig:
     refusals: dict[int, str | None] = field(default_factory=dict)
     #: How the gateway ended when it ended by itself (an error it stopped on), for the evidence.
     exit_error: str | None = None
+    #: When the runner first saw each seq stored at the MES stand-in (Unix time), for latency criteria.
+    mes_seen: dict[int, float] = field(default_factory=dict)
+    #: The cost of the gateway's last run, measured at its stop (None until it stopped once).
+    usage: Usage | None = None
+    _run_started: tuple[float, float] = (0.0, 0.0)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _running: RunningGateway | None = None
     _stop: asyncio.Event | None = None
@@ -134,6 +160,7 @@ class Rig:
         if self.gateway_running:
             raise StepFailed("the gateway is already running")
         self.exit_error = None
+        self._run_started = (time.monotonic(), self._own_cpu_s())
         if self.mode == "process":
             with (self.work_dir / "gateway-stderr.log").open("ab") as err:
                 self._proc = await asyncio.create_subprocess_exec(
@@ -166,6 +193,7 @@ class Rig:
         """
         if self._task is not None:
             assert self._stop is not None
+            self._measure(None)
             self._stop.set()
             task, self._task, self._running = self._task, None, None
             try:
@@ -178,10 +206,29 @@ class Rig:
         if self._proc is not None:
             proc, self._proc = self._proc, None
             if proc.returncode is None:
+                with contextlib.suppress(OSError, ValueError, StopIteration):
+                    self._measure(proc.pid)
                 proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(proc.wait(), 40)
             if proc.returncode not in (0, -signal.SIGTERM):
                 self.exit_error = f"exit status {proc.returncode}: {self._stderr_tail()}"
+
+    @staticmethod
+    def _own_cpu_s() -> float:
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        return use.ru_utime + use.ru_stime
+
+    def _measure(self, pid: int | None) -> None:
+        """The run's cost just before the stop (the drain is not part of the load)."""
+        started, cpu0 = self._run_started
+        wall = time.monotonic() - started
+        if pid is not None:
+            cpu, peak = _proc_figures(pid)
+            self.usage = Usage(cpu, wall, peak, "for the gateway process")
+        else:
+            _, peak = _proc_figures("self")
+            self.usage = Usage(self._own_cpu_s() - cpu0, wall, peak,
+                               "in-process (runner and simulators included: an upper bound)")
 
     def _stderr_tail(self) -> str:
         path = self.work_dir / "gateway-stderr.log"
@@ -249,7 +296,12 @@ class Rig:
 
     def sample(self) -> None:
         committed = self.committed()
-        delivered = len(self.mes_sequences())
+        seqs = self.mes_sequences()
+        delivered = len(seqs)
+        if delivered > len(self.mes_seen):  # stored in order of first receipt: only the new ones are unseen
+            now = time.time()
+            for seq in seqs[len(self.mes_seen):]:
+                self.mes_seen.setdefault(seq, now)
         up = self.mes.is_up if self.mes is not None else None
         self.timeline.append(Sample(time.monotonic() - self.started_at, committed, delivered, up))
 
