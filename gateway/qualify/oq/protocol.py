@@ -384,8 +384,9 @@ class ValuesInOrder(_Strict):
 
 
 class Latency(_Strict):
-    """Commit to MES receipt: each record's ``gateway_time`` to the moment the runner first saw it stored at
-    the MES stand-in (looked at every 50-200 ms, so each figure is an upper bound by that much)."""
+    """End to end: each record's ``gateway_time`` (the gateway took the reading; the commit comes after) to
+    the moment the runner first saw it stored at the MES stand-in, looked at every 50-200 ms: each figure
+    is an upper bound on commit to MES receipt."""
 
     p95_max_s: float = Field(gt=0)
     #: At least this many records measured (a latency over nothing proves nothing).
