@@ -31,6 +31,8 @@ def test_the_shipped_device_protocol_passes_and_writes_evidence(tmp_path: Path) 
     assert list(items) == [c.id for c in load_protocol(DEVICES).cases]
     assert all(item["passed"] for item in items.values()), [i["observed"] for i in items.values() if not i["passed"]]
     assert "refused: dins: DIN 'G123498654321X': check character is X" in items["OQ-19"]["observed"]
+    assert "'value': 'refused', 'quality': 'Bad_ConfigurationError', 'detail': 'no Basic256Sha256 SignAndEncrypt " \
+           "endpoint'}; observed 1" in items["OQ-10b"]["observed"]
     (plot,) = items["OQ-12b"]["attachments"].values()
     assert plot.startswith("<svg") and "tolerance band" in plot and "approved profile" in plot
     html = next(tmp_path.glob("*.html")).read_text()
@@ -74,3 +76,26 @@ async def test_a_freezer_judged_against_no_approved_profile_fails_the_conformanc
     assert "FAIL: expected exactly 1 record(s) {'equipment': 'CRF-1', 'parameter': 'chamber_profile_deviation'" \
            in item.observed
     assert "OQ-12b FAIL" in err.getvalue()
+
+
+async def test_a_site_naming_a_certificate_the_case_does_not_make_fails_in_one_line(tmp_path: Path) -> None:
+    site = (PROTOCOL_DIR / "sites" / "processor-opcua-security.yaml").read_text()
+    (tmp_path / "site.yaml").write_text(site.replace("${pki.gateway.key}", "${pki.operator.key}"))
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "title: a client key the case never made\n"
+        "cases:\n"
+        "  - id: OQ-10b\n"
+        "    title: security\n"
+        "    requirements: [URS-IF-UA-01]\n"
+        "    site: site.yaml\n"
+        "    pki: {clients: [gateway]}\n"
+        "    expected: refused\n"
+        "    steps: [{wait_for: {seconds: 0}}]\n"
+        "    accept: [{verify: ok}]\n"
+    )
+    evidence, _ = await run_protocol(path, work_dir=tmp_path / "work", stderr=io.StringIO())
+    (item,) = evidence.items
+    assert not item.passed
+    assert item.observed.endswith("placeholder ${pki.operator.key} names no pki client of the case")
+    assert (tmp_path / "work" / "OQ-10b" / "pki" / "gateway_cert.der").exists()

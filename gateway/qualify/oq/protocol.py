@@ -8,9 +8,9 @@ be true afterwards, so a QA reviewer can read the YAML as the protocol it is.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from gateway.config import load_yaml_model
 
@@ -453,6 +453,14 @@ class Criterion(_Strict):
         return self
 
 
+class Pki(_Strict):
+    """Certificates the case makes in its own folder before its site is loaded (a site checks that the
+    files it names exist): ``clients`` are self-signed client key + certificate pairs, named in the site as
+    ``${pki.NAME.cert}`` and ``${pki.NAME.key}``."""
+
+    clients: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]] = Field(default_factory=list)
+
+
 class Case(_Strict):
     id: str = Field(pattern=r"^OQ-\d{2}[a-z]?$")
     title: str
@@ -461,6 +469,7 @@ class Case(_Strict):
     site: str
     #: "in_process" runs the gateway inside the runner; "process" as a ``cgt-gateway run`` it can kill.
     mode: Literal["in_process", "process"] = "in_process"
+    pki: Pki = Field(default_factory=Pki)
     expected: str = Field(description="the acceptance criteria in words, for the reviewer")
     steps: list[Step] = Field(min_length=1)
     accept: list[Criterion] = Field(min_length=1)

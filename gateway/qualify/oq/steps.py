@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import resource
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +28,8 @@ from typing import Any
 import aiohttp
 import orjson
 import yaml
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.config import SimulatorEntry, YamlDocument, load_site, substitute
 from gateway.errors import ConfigError, GatewayError, gateway_error_in
@@ -37,6 +41,18 @@ from gateway.runtime import RunningGateway, declared_simulators, run_gateway
 from gateway.simulators import ENDPOINT_ATTRS
 
 POLL_S = 0.05
+_OWN_PLACEHOLDER = re.compile(r"\$\{(work|pki\.[A-Za-z0-9_-]+\.(?:cert|key)|sim\.[A-Za-z0-9._-]+?\.certificate)\}")
+
+
+async def _client_certificate(directory: Path, name: str) -> dict[str, str]:
+    """A self-signed OPC UA client key + certificate (DER) for the case, made fresh in its folder."""
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    key, cert = directory / f"{name}_key.pem", directory / f"{name}_cert.der"
+    await setup_self_signed_certificate(
+        key, cert, f"urn:cgt-gateway:oq:{name}", socket.gethostname(), [ExtendedKeyUsageOID.CLIENT_AUTH],
+        {"countryName": "DE", "organizationName": "cgt-gateway OQ", "commonName": name},
+    )
+    return {"cert": str(cert), "key": str(key)}
 
 
 class StepFailed(Exception):
@@ -87,6 +103,8 @@ class Rig:
     site_file: Path
     work_dir: Path
     mode: str
+    #: Client certificates to make in the case's folder before the site is resolved (``${pki.NAME.cert}``).
+    pki_clients: list[str] = field(default_factory=list)
     sims: dict[str, Any] = field(default_factory=dict)
     gateway_id: str = ""
     journal_path: Path = Path()
@@ -113,7 +131,9 @@ class Rig:
         await self._stack.__aenter__()
         try:
             await self._start_simulators(declared_simulators(self.site_file))
-            self._resolve_site()
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            pki = {name: await _client_certificate(self.work_dir / "pki", name) for name in self.pki_clients}
+            self._resolve_site(pki)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -134,10 +154,11 @@ class Rig:
             await self._stack.enter_async_context(sim)  # type: ignore[arg-type]
             self.sims[entry.name] = sim
 
-    def _resolve_site(self) -> None:
+    def _resolve_site(self, pki: dict[str, dict[str, str]]) -> None:
         doc = YamlDocument(self.site_file)
         data = dict(doc.data)
         data.pop("simulators", None)
+        data = self._substitute_own(data, pki)
         endpoints = {name: {a: getattr(sim, a, None) for a in ENDPOINT_ATTRS} for name, sim in self.sims.items()}
         data = substitute(data, endpoints)
         api = data.get("api")
@@ -149,6 +170,33 @@ class Rig:
         loaded = load_site(self.resolved, adapter_plugins())
         self.gateway_id = loaded.site.gateway.id
         self.journal_path = loaded.site.journal.path
+
+    def _substitute_own(self, data: Any, pki: dict[str, dict[str, str]]) -> Any:
+        """The runner's own placeholders: ``${work}`` (the case's folder), ``${pki.NAME.cert|key}`` (a client
+        pair the case made) and ``${sim.NAME.certificate}`` (the server certificate a secure simulator shows)."""
+        if isinstance(data, dict):
+            return {k: self._substitute_own(v, pki) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self._substitute_own(v, pki) for v in data]
+        if not isinstance(data, str) or "${" not in data:
+            return data
+
+        def value(match: re.Match[str]) -> str:
+            what = match.group(1)
+            if what == "work":
+                return str(self.work_dir)
+            kind, name, attr = what.split(".")
+            if kind == "pki":
+                if name not in pki:
+                    raise ConfigError(f"{self.site_file}: placeholder {match.group(0)} names no pki client of the case")
+                return pki[name][attr]
+            sim = self.sims.get(name)
+            path = getattr(sim, "certificate_path", None) if sim is not None else None
+            if path is None:
+                raise ConfigError(f"{self.site_file}: placeholder {match.group(0)} names no secure simulator")
+            return str(path)
+
+        return _OWN_PLACEHOLDER.sub(value, data)
 
     # -- the gateway ---------------------------------------------------------------------------
     @property
