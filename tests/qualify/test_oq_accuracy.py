@@ -25,10 +25,15 @@ def test_the_shipped_accuracy_protocol_passes(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (item,) = json.loads(proc.stdout)["items"]
+    item, boundary = json.loads(proc.stdout)["items"]
     assert item["id"] == "OQ-02" and item["passed"], item["observed"]
     assert "0, 1, 65535, 65536, 4294967295" in item["observed"]
     assert "0 difference(s)" in item["observed"]
+    # Annex 1 Grade A boundaries on a 1 m3 sample: the limit itself is within, one particle above is an action
+    assert boundary["id"] == "OQ-12c" and boundary["passed"], boundary["observed"]
+    assert "29.0, 30.0, 3520.0, 3521.0" in boundary["observed"]
+    assert "(lowest 3521.0)" in boundary["observed"] and "(highest 3520.0)" in boundary["observed"]
+    assert "(lowest 30.0)" in boundary["observed"] and "(highest 29.0)" in boundary["observed"]
 
 
 async def test_a_value_the_counter_did_not_carry_fails_the_case(tmp_path: Path) -> None:
@@ -37,8 +42,23 @@ async def test_a_value_the_counter_did_not_carry_fails_the_case(tmp_path: Path) 
     broken = tmp_path / "broken.yaml"
     site = PROTOCOL_DIR / "sites" / "counter-accuracy.yaml"
     broken.write_text(text.replace("site: counter-accuracy", f"site: {site}"))
-    evidence, _ = await run_protocol(broken, work_dir=tmp_path / "work", stderr=io.StringIO())
+    evidence, _ = await run_protocol(broken, work_dir=tmp_path / "work", stderr=io.StringIO(), case_ids=["OQ-02"])
     (item,) = evidence.items
     assert not item.passed
     assert "FAIL: expected records {'equipment': 'PC-2', 'parameter': 'particle_count_0_3um'} carry exactly" \
            " [0, 65536, 65535, 1, 4294967295]" in item.observed
+
+
+async def test_a_limit_one_particle_off_fails_the_boundary_case(tmp_path: Path) -> None:
+    """Judged against 3 519 /m3, the sample at exactly 3 520 would need the alarm the gateway rightly did not raise."""
+    text = ACCURACY.read_text().replace("parameter: particle_concentration_0_5um, action: 3520}",
+                                        "parameter: particle_concentration_0_5um, action: 3519}", 1)
+    broken = tmp_path / "broken.yaml"
+    site = PROTOCOL_DIR / "sites" / "counter-boundary.yaml"
+    broken.write_text(text.replace("site: counter-boundary", f"site: {site}"))
+    evidence, _ = await run_protocol(broken, case_ids=["OQ-12c"], work_dir=tmp_path / "work", stderr=io.StringIO())
+    (item,) = evidence.items
+    assert not item.passed
+    assert "FAIL: expected an alarm on particle_concentration_0_5um exactly at each change of level (action > 3519" \
+        in item.observed
+    assert "first difference" in item.observed
