@@ -33,6 +33,7 @@ def test_the_shipped_device_protocol_passes_and_writes_evidence(tmp_path: Path) 
     assert "refused: dins: DIN 'G123498654321X': check character is X" in items["OQ-19"]["observed"]
     assert "'value': 'refused', 'quality': 'Bad_ConfigurationError', 'detail': 'no Basic256Sha256 SignAndEncrypt " \
            "endpoint'}; observed 1" in items["OQ-10b"]["observed"]
+    assert "'detail': 'is not in trusted_server_certificates'" in items["OQ-10c"]["observed"]
     (plot,) = items["OQ-12b"]["attachments"].values()
     assert plot.startswith("<svg") and "tolerance band" in plot and "approved profile" in plot
     html = next(tmp_path.glob("*.html")).read_text()
@@ -99,3 +100,26 @@ async def test_a_site_naming_a_certificate_the_case_does_not_make_fails_in_one_l
     assert not item.passed
     assert item.observed.endswith("placeholder ${pki.operator.key} names no pki client of the case")
     assert (tmp_path / "work" / "OQ-10b" / "pki" / "gateway_cert.der").exists()
+
+
+async def test_a_connection_pinning_the_servers_own_certificate_fails_the_untrusted_case(tmp_path: Path) -> None:
+    """The refusal comes from the pin alone: pin the certificate the server presents and the case must fail."""
+    site = (PROTOCOL_DIR / "sites" / "processor-opcua-untrusted.yaml").read_text()
+    trusting = site.replace('trusted_server_certificates: ["${pki.other.cert}"]',
+                            'trusted_server_certificates: ["${sim.secure.certificate}"]')
+    assert trusting != site
+    (tmp_path / "trusting.yaml").write_text(trusting)
+    text = (PROTOCOL_DIR / "oq-devices.yaml").read_text().replace("site: processor-opcua-untrusted",
+                                                                    f"site: {tmp_path / 'trusting.yaml'}")
+    refusal_wait = ("      - wait_for: {records: {equipment: CP-C, parameter: communication, value: refused,"
+                    " min_count: 1}}\n")
+    assert refusal_wait in text
+    text = text.replace(refusal_wait, "")  # nothing to wait for when nothing is refused
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    evidence, _ = await run_protocol(path, case_ids=["OQ-10c"], work_dir=tmp_path / "work", stderr=io.StringIO())
+    (item,) = evidence.items
+    assert not item.passed
+    assert "FAIL: expected exactly 1 record(s) {'equipment': 'CP-C', 'parameter': 'communication', 'value': 'refused'" \
+        in item.observed
+    assert "FAIL: expected no record {'equipment': 'CP-C', 'quality': 'Good'}" in item.observed
