@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from adapters.modbus.registermap import RegisterMap, load_register_map
-from gateway.config import EquipmentConfig, data_file_path
+from gateway.config import EquipmentConfig, data_file_path, existing_data_file
 
 _SERIAL_FIELDS = ("serial_port", "baudrate", "parity", "stopbits", "bytesize")
 
@@ -48,10 +48,7 @@ class ModbusEquipmentConfig(EquipmentConfig):
     @field_validator("register_map")
     @classmethod
     def _map_exists(cls, value: str, info: ValidationInfo) -> str:
-        path = register_map_path(value, info.context)
-        if not path.is_file():
-            raise ValueError(f"register map {value!r} not found (looked for {path})")
-        return value
+        return existing_data_file(value, info.context, "registermaps", "register map")
 
     @model_validator(mode="after")
     def _transport_fields(self, info: ValidationInfo) -> ModbusEquipmentConfig:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from adapters.opcua.nodemap import NodeMap, load_node_map
-from gateway.config import STRICT, EquipmentConfig, data_file_path, existing_file
+from gateway.config import STRICT, EquipmentConfig, data_file_path, existing_data_file, existing_file
 
 
 def node_map_path(value: str, context: dict[str, Any] | None) -> Path:
@@ -141,10 +141,7 @@ class OpcUaEquipmentConfig(EquipmentConfig):
     @field_validator("node_map")
     @classmethod
     def _map_exists(cls, value: str, info: ValidationInfo) -> str:
-        path = node_map_path(value, info.context)
-        if not path.is_file():
-            raise ValueError(f"node map {value!r} not found (looked for {path})")
-        return value
+        return existing_data_file(value, info.context, "nodemaps", "node map")
 
     @model_validator(mode="after")
     def _resolve_map(self, info: ValidationInfo) -> OpcUaEquipmentConfig:

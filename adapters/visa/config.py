@@ -16,7 +16,7 @@ from pyvisa import rname
 from pyvisa.errors import VisaIOError
 
 from adapters.visa.instrumentmap import InstrumentMap, load_instrument_map
-from gateway.config import STRICT, EquipmentConfig, data_file_path
+from gateway.config import STRICT, EquipmentConfig, data_file_path, existing_data_file
 from gateway.excursions import ExcursionLimit
 
 _SERIAL_FIELDS = ("baud_rate", "data_bits", "parity", "stop_bits")
@@ -91,10 +91,7 @@ class VisaEquipmentConfig(EquipmentConfig):
     @field_validator("instrument_map")
     @classmethod
     def _map_exists(cls, value: str, info: ValidationInfo) -> str:
-        path = instrument_map_path(value, info.context)
-        if not path.is_file():
-            raise ValueError(f"instrument map {value!r} not found (looked for {path})")
-        return value
+        return existing_data_file(value, info.context, "visa-maps", "instrument map")
 
     @model_validator(mode="after")
     def _serial_fields(self, info: ValidationInfo) -> VisaEquipmentConfig:

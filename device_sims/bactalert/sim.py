@@ -18,7 +18,7 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,43 +60,37 @@ class Faults:
     duplicate_frame: bool = False
 
 
-@dataclass(frozen=True)
-class SimState:
-    """A snapshot for assertions."""
+@dataclass(kw_only=True)
+class LinkCounts:
+    """What the simulator's link layer has done, counted (written once for the live counts and the snapshot)."""
+
+    messages_sent: int = 0
+    frames_sent: int = 0
+    retransmissions: int = 0
+    naks: int = 0
+    aborts: int = 0
+    timeouts: int = 0
+    enq_sent: int = 0
+    contentions: int = 0
+    queries: int = 0
+    ignored_enqs: int = 0
+    line_drops: int = 0
+    interrupts: int = 0
+
+
+@dataclass
+class SimState(LinkCounts):
+    """A snapshot for assertions (a copy: changing it changes nothing in the simulator)."""
 
     sim_time: datetime
     bottles: dict[str, dict[str, Any]]
     pending: int
     line_up: bool
-    messages_sent: int = 0
-    frames_sent: int = 0
-    retransmissions: int = 0
-    naks: int = 0
-    aborts: int = 0
-    timeouts: int = 0
-    enq_sent: int = 0
-    contentions: int = 0
-    queries: int = 0
-    ignored_enqs: int = 0
-    line_drops: int = 0
-    interrupts: int = 0
     sent: tuple[str, ...] = ()
 
 
-@dataclass
-class _Counters:
-    messages_sent: int = 0
-    frames_sent: int = 0
-    retransmissions: int = 0
-    naks: int = 0
-    aborts: int = 0
-    timeouts: int = 0
-    enq_sent: int = 0
-    contentions: int = 0
-    queries: int = 0
-    ignored_enqs: int = 0
-    line_drops: int = 0
-    interrupts: int = 0
+@dataclass(kw_only=True)
+class _Counters(LinkCounts):
     sent: list[str] = field(default_factory=list)
 
 
@@ -253,8 +247,8 @@ class BactAlertSim(Simulator):
                           "specimen_id": b.specimen_id}
             for b in self.bottles
         }
-        counters = {k: v for k, v in vars(c).items() if k != "sent"}
-        return SimState(self.sim_now(), bottles, len(self._outbox), self._endpoint.up, sent=tuple(c.sent), **counters)
+        counts = {f.name: getattr(c, f.name) for f in fields(LinkCounts)}
+        return SimState(self.sim_now(), bottles, len(self._outbox), self._endpoint.up, sent=tuple(c.sent), **counts)
 
     def sim_now(self) -> datetime:
         try:

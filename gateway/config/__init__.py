@@ -14,6 +14,7 @@ from gateway.config._models import (
     SiteBase,
     SupervisorConfig,
     data_file_path,
+    existing_data_file,
     existing_file,
     resolve_path,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "SupervisorConfig",
     "YamlDocument",
     "data_file_path",
+    "existing_data_file",
     "existing_file",
     "load_limit_table",
     "load_site",

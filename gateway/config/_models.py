@@ -31,6 +31,14 @@ def resolve_path(value: Path, info: ValidationInfo) -> Path:
     return (Path(base) / value).resolve()
 
 
+def existing_data_file(value: str, context: dict[str, Any] | None, folder: str, what: str) -> str:
+    """A map named in a site file (see :func:`data_file_path`) must exist: ValueError saying where it was looked for."""
+    path = data_file_path(value, context, folder)
+    if not path.is_file():
+        raise ValueError(f"{what} {value!r} not found (looked for {path})")
+    return value
+
+
 def existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
     """A file the site file names (a certificate, a secret): relative to the site file, and it must exist."""
     if value is None:

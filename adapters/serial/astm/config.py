@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationInfo, field_valida
 from adapters.serial.astm.link import LinkSettings
 from adapters.serial.astm.profile import AstmProfile, load_profile
 from adapters.serial.transport import SerialLineConfig
-from gateway.config import STRICT, EquipmentConfig, data_file_path
+from gateway.config import STRICT, EquipmentConfig, data_file_path, existing_data_file
 
 
 def profile_path(value: str, context: dict[str, Any] | None) -> Path:
@@ -84,10 +84,7 @@ class AstmEquipmentConfig(EquipmentConfig, SerialLineConfig):
     @field_validator("profile")
     @classmethod
     def _profile_exists(cls, value: str, info: ValidationInfo) -> str:
-        path = profile_path(value, info.context)
-        if not path.is_file():
-            raise ValueError(f"ASTM profile {value!r} not found (looked for {path})")
-        return value
+        return existing_data_file(value, info.context, "astm-profiles", "ASTM profile")
 
     @field_validator("device_timezone")
     @classmethod
