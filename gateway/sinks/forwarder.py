@@ -124,7 +124,7 @@ class Forwarder:
                     if not pending:
                         self._mark("idle")
                         await self._gather(cursor)
-                        pending = await asyncio.to_thread(self._read, reader, cursor)
+                        pending = await asyncio.to_thread(self._read, reader, cursor, self.journal.last_seq)
                         cursor = await self._check_start(cursor, pending)
                     attempt = 0
                     if pending:
@@ -137,7 +137,9 @@ class Forwarder:
                 attempt += 1
                 if prefetched is None and self.journal.last_seq > pending[-1][0]:
                     # what follows the pending records stays next whatever the receiver answers
-                    prefetched = asyncio.ensure_future(asyncio.to_thread(self._read, reader, pending[-1][0]))
+                    prefetched = asyncio.ensure_future(
+                        asyncio.to_thread(self._read, reader, pending[-1][0], self.journal.last_seq)
+                    )
                 outcomes = await self._write(pending, attempt)
                 if outcomes is None:  # the whole batch failed
                     failures += 1
@@ -199,10 +201,17 @@ class Forwarder:
                 task.cancel()
             await asyncio.wait(waits)
 
-    def _read(self, reader: JournalReader, cursor: int) -> list[tuple[int, WireRecord]]:
-        """Up to ``max_records`` records after the cursor as wire dicts (blocking: runs in a thread)."""
+    def _read(self, reader: JournalReader, cursor: int, head: int) -> list[tuple[int, WireRecord]]:
+        """Up to ``max_records`` records after the cursor as wire dicts (blocking: runs in a thread).
+
+        Bounded by ``head``, the last seq the writer has reported: the file can already hold a
+        transaction the writer has not yet taken back from its thread, and a cursor may never
+        move past what the writer knows is committed.
+        """
         out = []
         for seq, payload, _, hash_ in reader.rows(cursor, self.config.batch.max_records, raw=False):
+            if seq > head:
+                break
             record = orjson.loads(payload)
             record["hash"] = hash_
             out.append((seq, record))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -193,6 +194,36 @@ async def test_a_crashing_sink_does_not_stop_forwarding(journal: Journal) -> Non
     async with forwarding(journal, sink) as fwd:
         await until(lambda: fwd.status.cursor == 3)
     assert sink.seqs() == [1, 2, 3]
+
+
+async def test_a_transaction_on_disk_before_the_writer_reports_it_is_not_sent_early(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file can hold a commit the writer has not yet taken back from its thread; sending it
+    then would move the cursor past the writer's head. Hold a durable commit in that window."""
+    sink = ScriptedSink()
+    await append(journal, 10)
+    durable, release = threading.Event(), threading.Event()
+    commit = journal._store.commit
+
+    def commit_then_hold(*args: Any) -> Any:
+        outcome = commit(*args)
+        durable.set()
+        release.wait(10)
+        return outcome
+
+    monkeypatch.setattr(journal._store, "commit", commit_then_hold)
+    more = asyncio.create_task(append(journal, 10, start=10))
+    await asyncio.to_thread(durable.wait, 10)
+    with JournalReader(journal.path) as reader:
+        assert reader.last_seq() == 20 and journal.last_seq == 10
+    async with forwarding(journal, sink) as fwd:
+        await until(lambda: bool(sink.batches))  # settling waits for the held commit: same writer thread
+        assert sink.seqs() == list(range(1, 11))
+        release.set()
+        await more
+        await until(lambda: fwd.status.cursor == 20)
+    assert sink.seqs() == list(range(1, 21))
 
 
 async def test_records_committed_while_forwarding_follow_without_polling(journal: Journal) -> None:
