@@ -90,6 +90,9 @@ class EquipmentPipeline:
                     rows.append(self._derived(ch, alarm.concentration.parameter, ALARM_VALUES[alarm.level],
                                               Quality.GOOD, alarm.detail, kind=Kind.ALARM, unit=None))
                     raws.append(None)
+        if batch.clock_offset_s is not None:  # the device clock as last compared, on every record of the read
+            for row in rows:
+                row["clock_offset_s"] = batch.clock_offset_s
         for monitor in self.monitors:
             for derived in monitor.observe(rows):
                 rows.append(self._monitored(derived))

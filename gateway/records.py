@@ -125,6 +125,10 @@ class ReadingBatch:
     #: SupervisoryJobId and step); they go on every record of the batch.
     lot_id: str | None = None
     process_step: str | None = None
+    #: Device clock minus gateway clock, in seconds, as the adapter last compared them (a device that
+    #: says what its clock reads); None when the device has no clock or it was never compared. It goes on
+    #: every record of the batch as ``clock_offset_s`` and feeds the clock-drift alarm.
+    clock_offset_s: float | None = None
 
 
 _MODEL = ConfigDict(frozen=True, extra="forbid", ser_json_timedelta="float")

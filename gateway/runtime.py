@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.adapter import Adapter, PollingAdapter, SharedResources
 from gateway.api import OperatorApi
+from gateway.clockdrift import clock_monitors
 from gateway.config import LoadedSite, SimulatorEntry, YamlDocument, load_site
 from gateway.errors import CommunicationError, ConfigError, JournalError, gateway_error_in
 from gateway.housekeeping import Housekeeper
@@ -69,6 +70,7 @@ def build_pipeline(loaded: LoadedSite, equipment_id: str) -> EquipmentPipeline:
             ) from None
     make_monitors = getattr(loaded.plugins[eq.kind], "monitors", None)
     monitors = make_monitors(eq, device_map) if make_monitors is not None else []
+    monitors = [*monitors, *clock_monitors(loaded.site.clock, eq)]
     return EquipmentPipeline(eq, device_map, loaded.config_hash, limits, monitors)
 
 

@@ -5,6 +5,7 @@ from gateway.config._load import LoadedSite, load_site, site_model, substitute
 from gateway.config._models import (
     PROJECT_CONFIG_DIR,
     STRICT,
+    ClockConfig,
     EquipmentConfig,
     GatewaySection,
     Identifier,
@@ -25,6 +26,7 @@ __all__ = [
     "PROJECT_CONFIG_DIR",
     "STRICT",
     "BatchingConfig",
+    "ClockConfig",
     "EquipmentConfig",
     "GatewaySection",
     "Identifier",

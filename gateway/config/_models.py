@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from gateway.config._api import ApiConfig
 from gateway.records import Isa95Path
@@ -88,6 +88,42 @@ class ParticleLimitsConfig(BaseModel):
     )
 
 
+class ClockConfig(BaseModel):
+    """How far a device clock may be from the gateway's before it is an alarm (ALCOA+ Contemporaneous).
+
+    Judged on ``clock_offset_s`` (device time minus gateway time), which adapters fill where the device
+    says what its clock reads. Set gateway-wide under ``clock:``; an equipment's own ``clock:`` overrides
+    the keys it names.
+    """
+
+    model_config = STRICT
+
+    max_offset_s: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="a device clock further than this from the gateway's, either way, raises a clock_drift alarm "
+        "(equal is within); null: no drift alarm (a fast-forwarded simulator, a clock nobody can set)",
+    )
+    deadband_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="how far back inside the limit the offset must come to end the alarm, so jitter around the "
+        "limit is one alarm, not many",
+    )
+
+    @model_validator(mode="after")
+    def _deadband_inside(self) -> ClockConfig:
+        if self.max_offset_s is not None and self.deadband_s >= self.max_offset_s:
+            raise ValueError(f"deadband_s ({self.deadband_s:g}) must be below max_offset_s ({self.max_offset_s:g})")
+        return self
+
+    def overridden(self, by: ClockConfig | None) -> ClockConfig:
+        """This gateway-wide setting with the keys an equipment's own ``clock:`` names put over it."""
+        if by is None:
+            return self
+        return ClockConfig.model_validate({**self.model_dump(), **by.model_dump(exclude_unset=True)})
+
+
 class EquipmentConfig(BaseModel):
     """What every equipment entry has, whatever protocol reaches it."""
 
@@ -110,6 +146,10 @@ class EquipmentConfig(BaseModel):
             "equipment: records belong to the lot bound to this equipment; specimen: each result names its "
             "own lot (a culture reader), checked against the lots bound anywhere"
         ),
+    )
+    clock: ClockConfig | None = Field(
+        default=None,
+        description="this equipment's clock-drift limit; the keys it names override the gateway-wide clock:",
     )
 
 
@@ -178,6 +218,10 @@ class SiteBase(BaseModel):
     gateway: GatewaySection
     journal: JournalConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
     supervisor: SupervisorConfig = SupervisorConfig()
+    clock: ClockConfig = Field(
+        default_factory=ClockConfig,
+        description="how far a device clock may be from the gateway's before a clock_drift alarm",
+    )
     simulators: list[SimulatorEntry] = Field(default_factory=list)
     api: ApiConfig | None = Field(
         default=None, description="the local operator API and dashboard; left out, the gateway serves no HTTP"
