@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test lint bench bench-drain system-deps clean help
+.PHONY: demo test lint bench bench-drain bench-peer system-deps clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,6 +49,9 @@ bench: $(STAMP)  ## ingest benchmark (quick)
 
 bench-drain: $(STAMP) system-deps  ## backlog drain rate of the HTTP and MQTT sinks (quick)
 	$(BIN)/python bench/drain.py --quick
+
+bench-peer: $(STAMP)  ## CPU per Modbus read against Node-RED (quick; needs node and npm, installs Node-RED on first run)
+	$(BIN)/python bench/peer.py --quick
 
 clean:  ## remove the virtualenv and demo data
 	rm -rf $(VENV) data
