@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.qualify.oq.protocol import ApiCall, Cli, RecordFilter
+from gateway.qualify.oq.filters import RecordFilter
 from gateway.qualify.oq.steps.errors import StepFailed, StepRefused
+from gateway.qualify.oq.timeline import ApiCall, Cli
 from gateway.runtime import RunningGateway
 
 

@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from gateway.identity import IdentityError
-from gateway.qualify.oq.protocol import BindLot, MesAction
 from gateway.qualify.oq.steps.errors import StepFailed, StepRefused
+from gateway.qualify.oq.timeline import BindLot, MesAction
 from gateway.runtime import RunningGateway
 
 

@@ -16,13 +16,13 @@ import orjson
 from gateway.errors import ConfigError
 from gateway.journal import JournalReader
 from gateway.plugins import sim_factories
-from gateway.qualify.oq.protocol import Condition, Step
 from gateway.qualify.oq.steps import sims as sim_steps
 from gateway.qualify.oq.steps.cli_api import call_api, run_cli
 from gateway.qualify.oq.steps.errors import StepFailed, StepRefused
 from gateway.qualify.oq.steps.gateway import GatewayControl, Usage
 from gateway.qualify.oq.steps.mes import bind_lot, mes_action
 from gateway.qualify.oq.steps.site import client_certificate, edit_site, resolve_site
+from gateway.qualify.oq.timeline import Condition, Step
 from gateway.runtime import RunningGateway, declared_simulators
 
 POLL_S = 0.05

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.qualify.oq.protocol import SimAction
 from gateway.qualify.oq.steps.errors import StepFailed
+from gateway.qualify.oq.timeline import SimAction
 
 
 def find_sim(sims: dict[str, Any], name: str) -> Any:
