@@ -7,12 +7,20 @@ event, and the other points keep flowing.
 A batch never holds two readings of the same point: the core keys a batch's readings by point, so a
 burst with several values of one node (a server-side queue, or two publishes drained together) is cut
 into consecutive batches, in arrival order, and every value is journalled.
+
+The device clock is compared with the gateway's on fresh samples: a value whose SourceTimestamp differs
+from the one last seen for that point in this session is a sample the device has just stamped, so its
+SourceTimestamp minus its receipt time is the clock offset, short by the delivery delay (at most about
+the sampling plus publishing interval). Each batch carries the largest such difference it holds (the
+least delayed sample), or the last one compared before it. The first value of each point in a session
+is never compared: it may be an hour-old value that simply has not changed since.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from asyncua import ua
 
@@ -47,6 +55,11 @@ class BatchBuilder:
         self._events: list[tuple[str, str]] = []
         self._in_batch: set[str] = set()
         self._done: list[ReadingBatch] = []
+        #: The SourceTimestamp last seen of each point: a different one next time is a fresh sample.
+        self._stamps: dict[str, datetime] = {}
+        self._fresh_offset: float | None = None
+        #: Device clock minus gateway clock as last compared (None until a fresh sample has come).
+        self.clock_offset_s: float | None = None
 
     def _append(self, reading: RawReading) -> None:
         if reading.point in self._in_batch:
@@ -57,8 +70,11 @@ class BatchBuilder:
     def _cut(self) -> None:
         events = self._events + self.tracker.end_of_batch()
         lot, step = self.tracker.context()
+        if self._fresh_offset is not None:
+            self.clock_offset_s, self._fresh_offset = self._fresh_offset, None
         self._done.append(
-            ReadingBatch(self.equipment_id, self._readings, events=events, lot_id=lot, process_step=step)
+            ReadingBatch(self.equipment_id, self._readings, events=events, lot_id=lot, process_step=step,
+                         clock_offset_s=self.clock_offset_s)
         )
         self._readings, self._events, self._in_batch = [], [], set()
 
@@ -105,8 +121,22 @@ class BatchBuilder:
             server_time=timestamp(dv.ServerTimestamp),
         )
         self._append(reading)
+        self._compare_clock(reading)  # after the append, which may cut: the comparison goes with its reading
         if quality.severity != "bad" and self.tracker.watches(rp.point.name):
             self.tracker.update(rp.point.name, converted.value)
+
+    def _compare_clock(self, reading: RawReading) -> None:
+        """A fresh sample's SourceTimestamp against its receipt (see the module docstring)."""
+        stamp = reading.source_time
+        if stamp is None:
+            return
+        last = self._stamps.get(reading.point)
+        self._stamps[reading.point] = stamp
+        if last is None or last == stamp:
+            return
+        offset = (stamp - reading.gateway_time).total_seconds()
+        if self._fresh_offset is None or offset > self._fresh_offset:
+            self._fresh_offset = offset
 
     def add_all(self, pairs: Iterable[tuple[ResolvedPoint, ua.DataValue]]) -> None:
         for rp, dv in pairs:
