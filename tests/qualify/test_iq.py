@@ -30,7 +30,7 @@ def test_iq_on_a_good_site_passes_and_writes_json_and_html(tmp_path: Path) -> No
     assert [i["id"] for i in body["items"]] == [f"IQ-{n:02d}" for n in range(1, 12)]
     assert all(i["expected"] and i["observed"] and i["verdict"] == "PASS" for i in body["items"])
     assert len(body["config_hash"]) == 64 and len(body["software"]["manifest_hash"]) == 64
-    assert body["software"]["files"]["gateway/qualify/iq.py"]  # the code manifest names each file
+    assert body["software"]["files"]["gateway/qualify/iq/__init__.py"]  # the code manifest names each file
     assert body["environment"]["python"] and body["environment"]["clock_utc"].endswith("+00:00")
     assert "21 CFR 11.10(c)" in body["traceability"] and "IQ-05" in body["traceability"]["21 CFR 11.10(c)"]
     assert [s["role"] for s in body["signatures"]] == ["Prepared by", "Reviewed by", "Approved by"]
