@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 
 from gateway.qualify.evidence import REPORT_CSS, html_escape, kv_table, svg_line_plot
-from gateway.reports.lot import PARTICLE_PREFIX, X_LABEL, parse_time
+from gateway.reports.lot import X_LABEL
+from gateway.reports.lot_scan import PARTICLE_PREFIX, parse_time
 
 
 def write_lot_report(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
