@@ -148,11 +148,15 @@ class EquipmentPipeline:
         return [(d, None) for d in _DRAFTS.validate_python(rows)]
 
     def _row(self, item: Normalised) -> dict[str, Any]:
-        """A record of a point, as normalised."""
-        return self._derived(
+        """A record of a point, as normalised, with the device result it is a version of when the adapter says."""
+        row = self._derived(
             item, item.parameter, item.value, item.quality, item.detail,
             kind=kind_of(item), unit=item.spec.unit if item.spec else None,
         )
+        reading = item.reading
+        if reading.result_key is not None or reading.corrects is not None:
+            row["result_key"], row["corrects"] = reading.result_key, reading.corrects
+        return row
 
     def _derived(
         self,

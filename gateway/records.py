@@ -105,6 +105,10 @@ class RawReading:
     detail: str | None = None
     #: When a server in between (an OPC UA server) stamped the value, if the protocol says.
     server_time: datetime | None = None
+    #: Which device result this reading is a version of (message protocols), and on a correction
+    #: which version it replaces: see ``RecordDraft.result_key`` and ``RecordDraft.corrects``.
+    result_key: str | None = None
+    corrects: str | None = None
 
 
 @dataclass(slots=True)
@@ -132,6 +136,15 @@ class ReadingBatch:
 
 
 _MODEL = ConfigDict(frozen=True, extra="forbid", ser_json_timedelta="float")
+
+#: Record fields left out of the hashed payload when null (fields added after schema 1).
+OMITTED_WHEN_NULL = ("result_key", "corrects")
+#: The value of ``corrects`` when the corrected version was not received by this gateway run.
+UNKNOWN_ORIGINAL = "unknown"
+
+
+def _is_none(value: object) -> bool:
+    return value is None
 
 
 class Isa95Path(BaseModel):
@@ -173,6 +186,24 @@ class RecordDraft(BaseModel):
     process_step: str | None = None
     detail: str | None = Field(default=None, description="one readable line saying why, for non-Good records")
     config_hash: str
+    # Added after schema 1 was fixed: left out of the hashed payload (and so of the wire) when null,
+    # so every record without them hashes and verifies byte for byte as before (OMITTED_WHEN_NULL).
+    result_key: str | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description=(
+            "the device result this record is a version of (ASTM: equipment/specimen/bottle/test); the same on "
+            "a re-send and on a correction, so a receiver groups versions by it and orders them by seq"
+        ),
+    )
+    corrects: str | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description=(
+            "set on a correction only (ASTM R.9 = C): the raw_sha256 of the version of result_key it replaces, "
+            "or 'unknown' when this gateway has not received that version since it started"
+        ),
+    )
 
 
 class ProcessRecord(RecordDraft):

@@ -6,7 +6,9 @@ Each row of the journal stores ``payload``, the exact bytes that were hashed, an
 ``hash = sha256(payload).hexdigest()`` (64 lower-case hex digits). ``payload`` is one JSON object:
 
 * every field of :class:`~gateway.records.ProcessRecord` except ``hash``, i.e. the draft's fields
-  plus ``gateway_id``, ``seq`` and ``prev_hash``; absent optional values are ``null``, never omitted;
+  plus ``gateway_id``, ``seq`` and ``prev_hash``; absent optional values are ``null``, never omitted,
+  except the fields added after schema 1 (:data:`~gateway.records.OMITTED_WHEN_NULL`: ``result_key``,
+  ``corrects``), which are left out when null so that a record without them hashes as before;
 * plus ``raw_sha256``: the lower-case hex sha256 of the raw wire bytes kept beside the record,
   or ``null`` when the reading had none (``b""`` is not ``None``: it hashes to ``e3b0c4…``).
 
@@ -20,9 +22,10 @@ enums as their values, ``isa95`` as a nested object, floats in their shortest ro
 datetimes as RFC 3339 with ``Z`` for a zero offset and the device's offset otherwise
 (``2025-03-01T12:00:00.123456Z``, ``2025-03-01T14:00:00+02:00``; the fraction is left out when
 zero). That is byte for byte ``orjson.dumps(record.model_dump(mode="json", exclude={"hash"}) |
-{"raw_sha256": …}, option=OPT_SORT_KEYS)``, computed without the model_dump for speed (the tests
-hold the two equal). The journal refuses what it cannot write exactly: non-finite floats (JSON has
-no NaN) and datetimes whose UTC offset is not whole minutes (both encoders would shift the instant).
+{"raw_sha256": …}, option=OPT_SORT_KEYS)`` (``model_dump`` leaves those later fields out when null
+too), computed without the model_dump for speed (the tests hold the two equal). The journal refuses
+what it cannot write exactly: non-finite floats (JSON has no NaN) and datetimes whose UTC offset is
+not whole minutes (both encoders would shift the instant).
 
 Checking a journal needs none of that: an external verifier takes the stored ``payload`` bytes,
 checks ``sha256(payload) == hash``, parses the JSON and checks ``seq``, ``prev_hash`` and
@@ -41,7 +44,7 @@ import orjson
 from pydantic import BaseModel
 
 from gateway.errors import IntegrityError
-from gateway.records import ProcessRecord, RecordDraft
+from gateway.records import OMITTED_WHEN_NULL, ProcessRecord, RecordDraft
 
 #: ``prev_hash`` of the first record of every journal.
 GENESIS_HASH = "0" * 64
@@ -85,8 +88,16 @@ def draft_body(draft: RecordDraft, raw: bytes | None) -> dict[str, Any]:
                 "RFC 3339 cannot hold it: convert it to UTC first"
             )
     body = draft.__dict__.copy()
+    _omit_nulls(body)
     body[RAW_DIGEST_KEY] = raw_digest(raw)
     return body
+
+
+def _omit_nulls(body: dict[str, Any]) -> None:
+    """Leave out the fields added after schema 1 when they are null (records without them hash as before)."""
+    for name in OMITTED_WHEN_NULL:
+        if body.get(name, 0) is None:
+            del body[name]
 
 
 def encode_payload(body: dict[str, Any]) -> bytes:
@@ -112,6 +123,7 @@ def record_hash(record: ProcessRecord, raw: bytes | None) -> str:
     """
     body = record.__dict__.copy()
     del body["hash"]
+    _omit_nulls(body)
     body[RAW_DIGEST_KEY] = raw_digest(raw)
     return payload_hash(encode_payload(body))
 
