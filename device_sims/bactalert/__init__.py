@@ -7,6 +7,7 @@ codec, so that a mistake on one side shows up as a failing integration test inst
 from __future__ import annotations
 
 from .model import Bottle
-from .sim import FAULTS, BactAlertSim, SimState
+from .sim import BactAlertSim
+from .state import FAULTS, SimState
 
 __all__ = ["FAULTS", "BactAlertSim", "Bottle", "SimState"]

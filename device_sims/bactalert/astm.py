@@ -50,6 +50,32 @@ def bottle_message(
     return records
 
 
+def as_sent_before(records: list[str], sent: dict[str, str], correcting: bool) -> list[str]:
+    """Each R record as this bottle last sent it when its content is unchanged (a result sent again is the
+    same record, its R.9 included); with ``correcting``, a changed result goes out with R.9 = C (E1394:
+    correction of a result sent before). ``sent`` (test code -> R record) is updated."""
+    out = []
+    for record in records:
+        if record.startswith("R|"):
+            fields = record.split("|")  # values are escaped: a bare | is always a delimiter
+            test = fields[2].split("^")[-1]
+            before = sent.get(test)
+            if before is not None and _content(before) == _content(record):
+                record = before
+            elif correcting and before is not None:
+                fields[8] = "C"
+                record = "|".join(fields)
+            sent[test] = record
+        out.append(record)
+    return out
+
+
+def _content(r_record: str) -> list[str]:
+    """An R record without its result status (R.9)."""
+    fields = r_record.split("|")
+    return fields[:8] + fields[9:]
+
+
 def frame(fn: int, text: bytes, last: bool) -> bytes:
     body = str(fn % 8).encode("ascii") + text + bytes((ETX if last else ETB,))
     return bytes((STX,)) + body + format(sum(body) % 256, "02X").encode("ascii") + b"\r\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from device_sims.cli_support import run_until_signalled
 
@@ -30,6 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-scale", type=float, default=60.0, help="simulated seconds per second (default 60)")
     parser.add_argument("--serial-path", default=None, help="where to create the client-side link to the pty")
     parser.add_argument("--seed", type=int, default=None, help="random seed (garbage bytes)")
+    parser.add_argument("--start", default=None, metavar="ISO", help="the instrument clock's start (default: now)")
+    parser.add_argument(
+        "--correct-ttd-h", type=float, default=None, metavar="HOURS",
+        help="once the first bottle's result has been sent, send a correction (R.9 = C): positive at HOURS",
+    )
+    parser.add_argument(
+        "--resend-after-s", type=float, default=None, metavar="SECONDS",
+        help="SECONDS after start, send the last message sent again, byte for byte",
+    )
     parser.add_argument("--json", action="store_true", help="print the endpoint as one JSON line")
     return parser
 
@@ -46,11 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     positives = args.positive_h if args.positive_h is not None else [14.0]
 
+    scenario: list[dict[str, Any]] = []
+    if args.correct_ttd_h is not None:
+        scenario.append({"after_s": 0, "inject": "correct_result", "bottle": 1, "ttd_h": args.correct_ttd_h})
+    if args.resend_after_s is not None:
+        scenario.append({"after_s": args.resend_after_s, "inject": "resend"})
+
     def make_sim() -> BactAlertSim:
         bottles = [{"ttd_h": positives[i]} if i < len(positives) else {} for i in range(args.bottles)]
         return BactAlertSim(
             bottles, lot=args.lot, time_scale=args.time_scale, protocol_days=args.protocol_days,
-            serial_path=args.serial_path, seed=args.seed,
+            serial_path=args.serial_path, seed=args.seed, start=args.start, scenario=scenario,
         )
 
     return run_until_signalled(make_sim, lambda sim: _ready_line(sim, args.json))

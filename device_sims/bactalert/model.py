@@ -33,6 +33,8 @@ class Bottle:
     readings: int = 0
     detected_at: datetime | None = None
     reported: list[Status] = field(default_factory=list)
+    #: Times the instrument corrected this bottle's result after sending it.
+    corrections: int = 0
 
     @classmethod
     def from_options(cls, raw: Mapping[str, Any], index: int, protocol_days: float) -> Bottle:
@@ -64,6 +66,13 @@ class Bottle:
     @property
     def protocol_end(self) -> datetime | None:
         return None if self.loaded_at is None else self.loaded_at + timedelta(days=self.protocol_days)
+
+    def correct(self, ttd_h: float) -> None:
+        """The result is corrected after it was sent (a re-read, a mis-scan): positive at ``ttd_h`` from load."""
+        if self.loaded_at is None:
+            raise ValueError(f"bottle {self.bottle_id} is not loaded: there is no result to correct")
+        self.status, self.detected_at = "positive", self.loaded_at + timedelta(hours=ttd_h)
+        self.corrections += 1
 
     def read(self, at: datetime) -> Status | None:
         """One reading at ``at``; the new status when it changed (a result to report), else None."""

@@ -8,8 +8,8 @@
 The instrument side of the link is written here, apart from the gateway's codec. It sends a message
 (ENQ, frames, EOT) for each status change — a bottle loaded (in progress), positive, negative — keeps a
 message queued until it has gone through whole, and answers a LIS2-A2 query (Q record) with every bottle.
-Link faults are injected with `inject()` (see FAULTS) and lifted with `await restore()`, which also puts
-a dropped line back.
+Link faults and scripted results (a corrected result, a message sent again) are injected with `inject()`
+(see FAULTS) and lifted with `await restore()`, which also puts a dropped line back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,76 +29,9 @@ from ..scenario import parse_scenario, run_scenario
 from . import astm
 from .endpoint import PtyEndpoint
 from .model import READING_INTERVAL, Bottle
+from .state import FAULTS, Counters, Faults, LinkCounts, Outgoing, SimState
 
 log = structlog.get_logger(__name__)
-
-#: Faults and their parameters (defaults). One-shot faults act on the next message and are then spent.
-FAULTS: dict[str, dict[str, float]] = {
-    "corrupt_checksum": {"count": 1},  # the next `count` frames sent go out with a wrong checksum
-    "wrong_frame_number": {"count": 1},  # ... with a wrong frame number
-    "no_ack": {},  # the instrument stops answering the gateway's ENQ (until restore)
-    "slow_sender": {"pause_s": 5.0, "at_frame": 3},  # next message: a pause before frame `at_frame`
-    "contention": {},  # the gateway's next ENQ crosses one of ours
-    "line_drop": {"at_frame": 3},  # next message: the line drops before frame `at_frame`
-    "oversize": {"chars": 300},  # next message: a record of more than 240 characters in one frame
-    "long_record": {"chars": 300},  # next message: a long record sent properly, in ETB frames
-    "duplicate_frame": {},  # next message: frame 2 is sent again after its ACK
-    "garbage": {"bytes": 64},  # random bytes on the line, now
-}
-
-
-@dataclass
-class Faults:
-    corrupt_checksum: int = 0
-    wrong_frame_number: int = 0
-    no_ack: bool = False
-    slow: tuple[float, int] | None = None
-    contention: bool = False
-    line_drop_at: int | None = None
-    oversize: int = 0
-    long_record: int = 0
-    duplicate_frame: bool = False
-
-
-@dataclass(kw_only=True)
-class LinkCounts:
-    """What the simulator's link layer has done, counted (written once for the live counts and the snapshot)."""
-
-    messages_sent: int = 0
-    frames_sent: int = 0
-    retransmissions: int = 0
-    naks: int = 0
-    aborts: int = 0
-    timeouts: int = 0
-    enq_sent: int = 0
-    contentions: int = 0
-    queries: int = 0
-    ignored_enqs: int = 0
-    line_drops: int = 0
-    interrupts: int = 0
-
-
-@dataclass
-class SimState(LinkCounts):
-    """A snapshot for assertions (a copy: changing it changes nothing in the simulator)."""
-
-    sim_time: datetime
-    bottles: dict[str, dict[str, Any]]
-    pending: int
-    line_up: bool
-    sent: tuple[str, ...] = ()
-
-
-@dataclass(kw_only=True)
-class _Counters(LinkCounts):
-    sent: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Outgoing:
-    label: str
-    records: list[str]
-
 
 class BactAlertSim(Simulator):
     """Bottles, a simulated clock and the instrument's end of an ASTM serial line."""
@@ -141,14 +74,18 @@ class BactAlertSim(Simulator):
         self.reply_s, self.receive_s, self.busy_retry_s = reply_s, receive_s, busy_retry_s
         self.contention_s, self.max_attempts = contention_s, max_attempts
         self.faults = Faults()
-        self._counters = _Counters()
-        self._outbox: deque[_Outgoing] = deque()
+        self._counters = Counters()
+        self._outbox: deque[Outgoing] = deque()
         self._not_before = 0.0
         self._endpoint = PtyEndpoint(serial_path)
         self._endpoint.on_data = self._poke
         self._wake = asyncio.Event()
         self._rng = random.Random(seed)
         self._garbage: list[bytes] = []
+        #: Per bottle, each test's R record as last queued: a result is sent again as it was, and a
+        #: correction marks only the results that changed.
+        self._results: dict[str, dict[str, str]] = {}
+        self._last_sent: Outgoing | None = None
         self._scenario = parse_scenario(scenario)
         self._tasks: list[asyncio.Task[None]] = []
         self._t0 = 0.0
@@ -226,6 +163,10 @@ class BactAlertSim(Simulator):
             f.long_record = int(p["chars"])
         elif fault == "duplicate_frame":
             f.duplicate_frame = True
+        elif fault == "correct_result":
+            self._correct(int(p["bottle"]), float(p["ttd_h"]))
+        elif fault == "resend":
+            self._resend(int(p["count"]))
         else:
             noise = bytes(self._rng.choice(b"\x00\x01\x7f\xff!#AZaz09|^&") for _ in range(int(p["bytes"])))
             self._garbage.append(noise)
@@ -244,7 +185,7 @@ class BactAlertSim(Simulator):
         c = self._counters
         bottles = {
             b.bottle_id: {"status": b.status, "ttd_h": b.ttd_reported_h, "readings": b.readings, "lot": b.lot,
-                          "specimen_id": b.specimen_id}
+                          "specimen_id": b.specimen_id, "corrections": b.corrections}
             for b in self.bottles
         }
         counts = {f.name: getattr(c, f.name) for f in fields(LinkCounts)}
@@ -266,15 +207,46 @@ class BactAlertSim(Simulator):
             k += 1
             await asyncio.sleep(max(0.0, self._t0 + k * step - loop.time()))
             at = self.start_time + k * READING_INTERVAL
-            for bottle in self.bottles:
+            for i, bottle in enumerate(self.bottles):
                 if bottle.read(at) is not None:
                     self._queue(bottle, bottle.status, at)
+                    if i in self.faults.corrections:
+                        self._corrected(bottle, self.faults.corrections.pop(i))
 
-    def _queue(self, bottle: Bottle, label: str, at: datetime | None = None) -> None:
+    def _queue(self, bottle: Bottle, label: str, at: datetime | None = None, correcting: bool = False) -> None:
         records = astm.bottle_message(bottle, at or self.sim_now(), self.instrument_id, self.serial_number)
+        records = astm.as_sent_before(records, self._results.setdefault(bottle.bottle_id, {}), correcting)
         bottle.reported.append(bottle.status)
-        self._outbox.append(_Outgoing(f"{bottle.bottle_id}:{label}", records))
+        self._outbox.append(Outgoing(f"{bottle.bottle_id}:{label}", records))
         self._poke()
+
+    def _correct(self, number: int, ttd_h: float) -> None:
+        """Correct bottle ``number`` (1-based) now if its result went out, else right after it does."""
+        if not 1 <= number <= len(self.bottles):
+            raise ValueError(f"correct_result: bottle {number} is not one of the {len(self.bottles)} bottles")
+        if ttd_h < 0:
+            raise ValueError("correct_result: ttd_h must be >= 0 (0: one hour more than sent)")
+        bottle = self.bottles[number - 1]
+        if bottle.status == "in_progress":
+            self.faults.corrections[number - 1] = ttd_h
+        else:
+            self._corrected(bottle, ttd_h)
+
+    def _corrected(self, bottle: Bottle, ttd_h: float) -> None:
+        """The instrument corrects a result it sent: positive at ``ttd_h`` (0: an hour later than sent, or 24 h)."""
+        sent = bottle.ttd_reported_h
+        bottle.correct(ttd_h or (sent + 1.0 if sent is not None else 24.0))
+        self._queue(bottle, "correction", correcting=True)
+        self._log.info("result corrected", bottle=bottle.bottle_id, ttd_h=bottle.ttd_reported_h)
+
+    def _resend(self, count: int) -> None:
+        """The last message that went through goes again now, byte for byte (or the next one, once it has)."""
+        last = self._last_sent
+        if last is None:
+            self.faults.resend += count
+            return
+        for _ in range(count):
+            self._outbox.appendleft(Outgoing(last.label.split(":")[0] + ":resend", list(last.records)))
 
     def _poke(self) -> None:
         self._wake.set()
@@ -313,7 +285,7 @@ class BactAlertSim(Simulator):
             if byte is None or byte in (astm.ACK, astm.NAK, astm.EOT, astm.ENQ):
                 return byte
 
-    async def _send(self, out: _Outgoing) -> None:
+    async def _send(self, out: Outgoing) -> None:
         """One attempt at a message; it leaves the queue only when it went through whole."""
         c, f, ep = self._counters, self.faults, self._endpoint
         loop = asyncio.get_running_loop()
@@ -386,8 +358,12 @@ class BactAlertSim(Simulator):
         self._outbox.popleft()
         c.messages_sent += 1
         c.sent.append(out.label)
+        self._last_sent = out
+        if f.resend:
+            count, f.resend = f.resend, 0
+            self._resend(count)
 
-    async def _give_up(self, out: _Outgoing, why: str) -> None:
+    async def _give_up(self, out: Outgoing, why: str) -> None:
         """Terminate (EOT); the message stays first in the queue and goes again after busy_retry_s."""
         await self._endpoint.write(bytes((astm.EOT,)))
         self._not_before = asyncio.get_running_loop().time() + self.busy_retry_s

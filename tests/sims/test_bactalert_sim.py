@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import serial_asyncio
 
-from device_sims.bactalert import BactAlertSim, Bottle
+from device_sims.bactalert import BactAlertSim, Bottle, astm
 from tests.waiting import eventually
 
 from .support import link_exists
@@ -108,12 +108,76 @@ async def test_a_nak_gets_the_same_frame_again_and_silence_ends_in_eot_with_the_
             h.writer.close()
 
 
+async def read_message(h: Host) -> list[bytes]:
+    """One whole message off the line, every frame ACKed; its frames as sent."""
+    while await h.byte() != ENQ:  # an ENQ sent before we opened the line was flushed
+        pass
+    h.send(ACK)
+    frames = []
+    while not frames or frames[-1][2:3] != b"L":
+        frames.append(await h.frame())
+        h.send(ACK)
+    assert await h.byte() == EOT
+    return frames
+
+
+def results(frames: list[bytes]) -> dict[str, list[str]]:
+    """The R records of a message by test code, split into fields (E1394 field n at index n - 1)."""
+    texts = [f[2:-6].decode() for f in frames if f[2:3] == b"R"]
+    return {t.split("|")[2].split("^")[-1]: t.split("|") for t in texts}
+
+
+async def test_a_sent_result_is_corrected_on_the_wire_and_a_message_sent_again_byte_for_byte() -> None:
+    sim = BactAlertSim([{"lot": "L", "ttd_h": 0.1, "bottle_id": "B-1", "specimen_id": "S-1"}], report_loads=False,
+                       **{**FAST, "time_scale": 3600.0})
+    sim.inject("correct_result", ttd_h=2.5)  # before the result exists: it follows the result
+    async with sim:
+        h = await host(sim)
+        try:
+            positive = await read_message(h)
+            correction = await read_message(h)
+            sim.inject("resend")
+            again = await read_message(h)
+            await eventually(lambda: len(sim.state().sent) == 3, what="the third message counted as sent")
+        finally:
+            h.writer.close()
+    before, after = results(positive), results(correction)
+    assert before["STATUS"][3] == after["STATUS"][3] == "POSITIVE"
+    assert (before["STATUS"][8], before["TTD"][8], before["TTD"][3]) == ("F", "F", "0.2")
+    assert (after["STATUS"][8], after["TTD"][8], after["TTD"][3]) == ("C", "C", "2.5")
+    assert after["STATUS"][12] != before["STATUS"][12], "the detection time (R.13) is corrected with the TTD"
+    same_bottle = [f for f in positive if f[2:3] in (b"O", b"C")]
+    assert [f[2:20] for f in same_bottle] == [f[2:20] for f in correction if f[2:3] in (b"O", b"C")]
+    assert again == correction, "sent again byte for byte"
+    state = sim.state()
+    assert state.sent == ("B-1:positive", "B-1:correction", "B-1:resend")
+    assert state.bottles["B-1"]["ttd_h"] == 2.5 and state.bottles["B-1"]["corrections"] == 1
+
+
+def test_a_correction_marks_only_the_results_that_changed_and_a_result_goes_again_as_last_sent() -> None:
+    bottle = Bottle("B1", "S1", "L1", protocol_days=1, loaded_at=T0)
+    while bottle.read(T0 + timedelta(minutes=10 * (bottle.readings + 1))) is None:
+        pass
+    sent: dict[str, str] = {}
+    negative = astm.as_sent_before(astm.bottle_message(bottle, T0, "I-1", "SN"), sent, correcting=False)
+    bottle.correct(20.0)
+    fixed = astm.as_sent_before(astm.bottle_message(bottle, T0, "I-1", "SN"), sent, correcting=True)
+    status = next(r.split("|") for r in fixed if "^STATUS|" in r)
+    ttd = next(r.split("|") for r in fixed if "^TTD|" in r)
+    assert (status[3], status[8]) == ("POSITIVE", "C") and (ttd[3], ttd[8]) == ("20.0", "F"), "TTD is new"
+    assert "NEGATIVE" in next(r for r in negative if r.startswith("R|"))
+    later = astm.as_sent_before(astm.bottle_message(bottle, T0, "I-1", "SN"), sent, correcting=False)
+    assert [r for r in later if r.startswith("R|")] == [r for r in fixed if r.startswith("R|")]
+
+
 def test_faults_are_checked() -> None:
     sim = BactAlertSim()
     with pytest.raises(ValueError, match="unknown fault 'fire'"):
         sim.inject("fire")
     with pytest.raises(ValueError, match="takes count"):
         sim.inject("corrupt_checksum", pause_s=1)
+    with pytest.raises(ValueError, match="bottle 4 is not one of the 3 bottles"):
+        sim.inject("correct_result", bottle=4)
     with pytest.raises(ValueError, match="unknown option"):
         BactAlertSim([{"colour": "red"}])
 
@@ -138,6 +202,7 @@ async def test_a_scenario_drops_the_line_and_restore_brings_it_back_at_the_same_
 async def test_the_cli_prints_one_json_line_and_exits_0_on_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "device_sims.bactalert.cli", "--json", "--bottles", "2", "--positive-h", "3",
+        "--correct-ttd-h", "4", "--resend-after-s", "60", "--start", "2030-01-01T00:00:00",
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
