@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gateway import __version__
 from gateway.errors import JournalError
@@ -43,6 +44,14 @@ NODE_MODULES = NODERED / "node_modules"
 BARS = {10: 0.5, 100: 1.0}
 MIN_NODE_MAJOR = 18  # node-red 4.1 needs Node >= 18.5; 5.x needs 22, hence the pinned 4.1.15
 PARAMETER_PREFIX = "channel_"
+
+
+class Window(NamedTuple):
+    """CPU (all of it, and the kernel's part) a process spent over a wall-clock window."""
+
+    cpu_s: float
+    sys_s: float
+    wall_s: float
 
 
 class BenchError(Exception):
@@ -60,6 +69,7 @@ class Measure:
     reads: float
     readings: int
     cpu_s: float
+    sys_s: float
     wall_s: float
 
     @property
@@ -99,20 +109,25 @@ def node_red_script() -> Path:
     script = NODE_MODULES / "node-red" / "red.js"
     if stamp.exists() and script.exists():
         return script
-    print(f"installing {_pins()} into {NODE_MODULES.relative_to(REPO)} (first run: about a minute) ...",
+    print(f"installing {_pins()} into {_shown(NODE_MODULES)} (first run: about a minute) ...",
           file=sys.stderr, flush=True)
     t0 = time.monotonic()
     # npm's own progress goes to stderr; its summary too, so --json output stays clean on stdout.
     done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--no-package-lock"], cwd=NODERED,
                           stdout=sys.stderr, check=False)
     if done.returncode != 0 or not script.exists():
-        raise BenchError(f"npm install in bench/nodered failed (exit {done.returncode}, npm's lines above): the npm "
-                         "registry must be reachable; retry, or run `npm install --no-package-lock` there by hand")
+        raise BenchError(f"npm install in {_shown(NODERED)} failed (exit {done.returncode}, npm's lines above): the "
+                         "npm registry must be reachable; retry, or run `npm install --no-package-lock` there by hand")
     for old in NODE_MODULES.glob(".cgt-installed-*"):
         old.unlink()
     stamp.touch()
     print(f"installed in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return script
+
+
+def _shown(path: Path) -> Path:
+    """A path inside the checkout as the user would type it from its root."""
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
 def _pins() -> str:
@@ -121,11 +136,12 @@ def _pins() -> str:
 
 
 # -- processes -------------------------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process (all its threads), from /proc/<pid>/stat."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime + stime, stime) of a live process, all its threads, from /proc/<pid>/stat."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 (state) is fields[0]
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, int(fields[12]) / tick
 
 
 def start_server(registers: int) -> tuple[subprocess.Popen[str], int]:
@@ -158,8 +174,8 @@ def _tail(log: Path, lines: int = 5) -> str:
 
 
 def steady_window(proc: subprocess.Popen[str], name: str, log: Path, count: Callable[[], int],
-                  warmup_s: float, seconds: float, start_timeout_s: float = 60.0) -> tuple[int, int, float, float]:
-    """Wait for the first output, let start-up settle, then (count0, count1, cpu, wall) over ``seconds``."""
+                  warmup_s: float, seconds: float, start_timeout_s: float = 60.0) -> tuple[int, int, Window]:
+    """Wait for the first output, let start-up settle, then (count0, count1, cpu window) over ``seconds``."""
     deadline = time.monotonic() + start_timeout_s
     while count() == 0:
         if proc.poll() is not None:
@@ -168,12 +184,12 @@ def steady_window(proc: subprocess.Popen[str], name: str, log: Path, count: Call
             raise BenchError(f"{name} read nothing in {start_timeout_s:.0f} s: {_tail(log)}")
         time.sleep(0.1)
     time.sleep(warmup_s)
-    c0, cpu0, t0 = count(), cpu_seconds(proc.pid), time.monotonic()
+    c0, (cpu0, sys0), t0 = count(), cpu_seconds(proc.pid), time.monotonic()
     time.sleep(seconds)
-    c1, cpu1, t1 = count(), cpu_seconds(proc.pid), time.monotonic()
+    c1, (cpu1, sys1), t1 = count(), cpu_seconds(proc.pid), time.monotonic()
     if proc.poll() is not None:
         raise BenchError(f"{name} exited with {proc.returncode} during the measurement: {_tail(log)}")
-    return c0, c1, cpu1 - cpu0, t1 - t0
+    return c0, c1, Window(cpu1 - cpu0, sys1 - sys0, t1 - t0)
 
 
 # -- the two peers -----------------------------------------------------------------------------------------------
@@ -195,10 +211,10 @@ def measure_nodered(script: Path, port: int, quantity: int, interval_ms: float, 
                                  str(NODERED / "settings.js"), str(work / "flows.json")],
                                 cwd=work, stdout=log_file, stderr=subprocess.STDOUT, text=True)
     try:
-        c0, c1, cpu, wall = steady_window(proc, "Node-RED", log, lambda: _lines(output), warmup_s, seconds)
+        c0, c1, w = steady_window(proc, "Node-RED", log, lambda: _lines(output), warmup_s, seconds)
     finally:
         stop(proc)
-    return Measure(run, "Node-RED", quantity, interval_ms, c1 - c0, (c1 - c0) * quantity, cpu, wall)
+    return Measure(run, "Node-RED", quantity, interval_ms, c1 - c0, (c1 - c0) * quantity, w.cpu_s, w.sys_s, w.wall_s)
 
 
 def _lines(path: Path) -> int:
@@ -247,7 +263,7 @@ def measure_gateway(port: int, quantity: int, interval_ms: float, work: Path, ru
             return 0
 
     try:
-        s0, s1, cpu, wall = steady_window(proc, "the gateway", log, head, warmup_s, seconds)
+        s0, s1, w = steady_window(proc, "the gateway", log, head, warmup_s, seconds)
     finally:
         stop(proc)
     with JournalReader(journal) as reader:  # only Good readings count, not events or Bad-quality gaps
@@ -255,7 +271,7 @@ def measure_gateway(port: int, quantity: int, interval_ms: float, work: Path, ru
         readings = sum(
             1 for r in stored if str(r.get("parameter")).startswith(PARAMETER_PREFIX) and r.get("quality") == "Good"
         )
-    return Measure(run, "gateway", quantity, interval_ms, readings / quantity, readings, cpu, wall)
+    return Measure(run, "gateway", quantity, interval_ms, readings / quantity, readings, w.cpu_s, w.sys_s, w.wall_s)
 
 
 # -- report ------------------------------------------------------------------------------------------------------
@@ -273,10 +289,11 @@ def ratios(measures: Sequence[Measure]) -> list[dict[str, object]]:
 
 
 def print_table(measures: Sequence[Measure], summary: Sequence[dict[str, object]]) -> None:
-    print(f"\n{'run':>3} {'Q':>4}  {'peer':<9} {'reads/s':>8} {'CPU %':>6} {'CPU µs/read':>12} {'CPU µs/reading':>15}")
+    print(f"\n{'run':>3} {'Q':>4}  {'peer':<9} {'reads/s':>8} {'CPU %':>6} {'(sys)':>6} {'CPU µs/read':>12} "
+          f"{'CPU µs/reading':>15}")
     for m in measures:
         print(f"{m.run:>3} {m.quantity:>4}  {m.peer:<9} {m.reads_per_s:>8.1f} {100 * m.cpu_s / m.wall_s:>6.1f} "
-              f"{m.cpu_us_per_read:>12.0f} {m.cpu_us_per_reading:>15.1f}")
+              f"{100 * m.sys_s / m.wall_s:>6.1f} {m.cpu_us_per_read:>12.0f} {m.cpu_us_per_reading:>15.1f}")
     print("\ngateway / Node-RED, CPU per read (DESIGN §7 bars: ≤ 0.5 at Q = 10, ≤ 1.0 at Q = 100)")
     for q in sorted({int(str(r["quantity"])) for r in summary}):
         rows = [r for r in summary if r["quantity"] == q]
