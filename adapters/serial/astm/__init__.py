@@ -13,6 +13,7 @@ from adapters.serial.astm.message import Assembler, Delimiters, Discarded, Messa
 from adapters.serial.astm.monitor import PositiveCultureMonitor
 from adapters.serial.astm.plugin import AstmPlugin, plugin
 from adapters.serial.astm.profile import AstmProfile, load_profile
+from adapters.serial.astm.versions import ResultVersions
 
 __all__ = [
     "Assembler",
@@ -30,6 +31,7 @@ __all__ = [
     "Message",
     "PositiveCultureMonitor",
     "Rejected",
+    "ResultVersions",
     "State",
     "build_frame",
     "checksum",

@@ -56,6 +56,8 @@ class AstmAdapter(ConnectedAdapter):
         self._ready: deque[ReadingBatch] = deque()
         self._events: list[LinkEvent] = []
         self._next_query: float | None = None
+        self.versions = equipment.result_versions()
+        self._header_at: datetime | None = None
         self._log = log.bind(equipment_id=equipment.id, port=equipment.port)
 
     async def connect(self) -> None:
@@ -120,10 +122,12 @@ class AstmAdapter(ConnectedAdapter):
         self._flush_events(now)
 
     def _record(self, record: RecordIn, now: datetime) -> None:
+        if record.text[:1] == b"H":  # the instrument's clock (H.14) is compared with this moment
+            self._header_at = now
         outcome = self.assembler.add(record.text, record.frames)
         batch: ReadingBatch | None = None
         if isinstance(outcome, Message):
-            batch = message_batch(outcome, self.profile, self.context, now)
+            batch = message_batch(outcome, self.profile, self.context, now, self.versions, self._header_at)
         elif isinstance(outcome, Rejected | Discarded):
             self._log.warning("message not usable", reason=outcome.reason, frames=len(outcome.frames))
             batch = rejected_batch(outcome, self.context, now)

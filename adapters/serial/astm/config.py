@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationInfo, field_valida
 
 from adapters.serial.astm.link import LinkSettings
 from adapters.serial.astm.profile import AstmProfile, load_profile
+from adapters.serial.astm.versions import ResultVersions
 from adapters.serial.transport import SerialLineConfig
 from gateway.config import STRICT, EquipmentConfig, data_file_path, existing_data_file
 
@@ -80,6 +81,7 @@ class AstmEquipmentConfig(EquipmentConfig, SerialLineConfig):
 
     _profile_path: Path | None = PrivateAttr(default=None)
     _profile: AstmProfile | None = PrivateAttr(default=None)
+    _versions: ResultVersions | None = PrivateAttr(default=None)
 
     @field_validator("profile")
     @classmethod
@@ -136,3 +138,10 @@ class AstmEquipmentConfig(EquipmentConfig, SerialLineConfig):
         if self._profile is None:
             self._profile = load_profile(self.profile_path)
         return self._profile
+
+    def result_versions(self) -> ResultVersions:
+        """The versions of each result received since the gateway started, kept on the entry (not the adapter)
+        so that after a reconnect a correction is still linked to the version it replaces."""
+        if self._versions is None:
+            self._versions = ResultVersions()
+        return self._versions

@@ -93,6 +93,24 @@ class AstmProfile(DeviceMap):
     bottle_point: str | None = Field(default=None, description="point naming the bottle in alarm texts")
     specimen_point: str | None = Field(default=None, description="point holding the specimen id")
     positive: PositiveSpec | None = None
+    correction_statuses: list[str] = Field(
+        default_factory=lambda: ["C"],
+        description="R.9 result statuses meaning a correction of a result sent before (E1394: C)",
+    )
+    result_key_points: list[str] | None = Field(
+        default=None,
+        description=(
+            "points naming the sample a result belongs to; with the equipment and the test (R.3) they identify "
+            "one result across messages (default: specimen_point and bottle_point)"
+        ),
+    )
+
+    @property
+    def key_points(self) -> list[str]:
+        """The points that, with the equipment and the test, identify one result."""
+        if self.result_key_points is not None:
+            return self.result_key_points
+        return [p for p in (self.specimen_point, self.bottle_point) if p is not None]
 
     @model_validator(mode="after")
     def _consistent(self) -> AstmProfile:
@@ -106,6 +124,7 @@ class AstmProfile(DeviceMap):
         if unplaced:
             raise ValueError(f"points {', '.join(unplaced)} need select: (where they are in a message)")
         refs = [r for r in (self.bottle_point, self.specimen_point, self.positive and self.positive.point) if r]
+        refs += self.result_key_points or []
         unknown = [r for r in refs if r not in self.points]
         if unknown:
             raise ValueError(f"the profile names points it does not define: {', '.join(unknown)}")

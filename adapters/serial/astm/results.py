@@ -2,18 +2,20 @@
 
 Nothing is adjusted and nothing dropped: a number that is not one is kept as a Bad_DecodingError reading
 that quotes the text, and a status the profile does not list is kept as sent and flagged. The lot a
-result names goes on its batch; the core checks it against the lots bound to equipment.
+result names goes on its batch; the core checks it against the lots bound to equipment. Each reading of
+an R record carries its result key, and a correction (R.9 = C) the version it replaces (:mod:`.versions`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from adapters.serial.astm.link import LinkEvent
 from adapters.serial.astm.message import Discarded, Message, Record, Rejected
 from adapters.serial.astm.profile import AstmPoint, AstmProfile, Selector
+from adapters.serial.astm.versions import ResultVersions, Seen, result_key
 from gateway.records import Quality, RawReading, ReadingBatch
 
 _TIME_FORMATS = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M", 8: "%Y%m%d"}
@@ -48,26 +50,46 @@ def select(message: Message, sel: Selector, test_component: int) -> tuple[Record
     for record in message.of_type(sel.record):
         if sel.test is not None and record.get(3, test_component) != sel.test:
             continue
-        if sel.key is None:
-            return record, record.get(sel.field, sel.component)
-        comps = record.components(sel.field)
-        for i, comp in enumerate(comps[:-1]):
-            if comp == sel.key:
-                return record, comps[i + 1]
-        return record, ""
+        return record, pick(record, sel)
     return None
 
 
-def message_batch(message: Message, profile: AstmProfile, ctx: Context, now: datetime) -> ReadingBatch:
-    """One ReadingBatch for one complete message: its items, one ``message`` record, lot and flags."""
+def pick(record: Record, sel: Selector) -> str:
+    """The text a selector points at within one record ('' when absent)."""
+    if sel.key is None:
+        return record.get(sel.field, sel.component)
+    comps = record.components(sel.field)
+    for i, comp in enumerate(comps[:-1]):
+        if comp == sel.key:
+            return comps[i + 1]
+    return ""
+
+
+def message_batch(
+    message: Message,
+    profile: AstmProfile,
+    ctx: Context,
+    now: datetime,
+    versions: ResultVersions | None = None,
+    header_at: datetime | None = None,
+) -> ReadingBatch:
+    """One ReadingBatch for one complete message: its items, one ``message`` record, lot and flags.
+
+    ``versions`` links each result to the versions received before (a fresh memory when None);
+    ``header_at`` is when the header arrived (default ``now``), the moment H.14 is compared with.
+    """
     header = message.header
     notes: list[str] = []
-    source_time = None
+    source_time = offset = None
     if header.get(14):
         try:
             source_time = parse_device_time(header.get(14), ctx.tz)
         except ValueError as exc:
             notes.append(f"H.14 {exc}")
+        else:  # a time without seconds (or a date) is too coarse to compare clocks with
+            if len(header.get(14)) == 14:
+                offset = round((source_time - (header_at or now)).total_seconds(), 3)
+    results = _Results(message, profile, ctx, versions if versions is not None else ResultVersions(), now)
     readings: list[RawReading] = []
     for name, point in profile.points.items():
         if point.select is None:
@@ -75,7 +97,10 @@ def message_batch(message: Message, profile: AstmProfile, ctx: Context, now: dat
         found = select(message, point.select, profile.test_component)
         if found is None or not found[1]:
             continue
-        readings.append(_reading(name, point, *found, ctx, now, source_time))
+        reading = _reading(name, point, *found, ctx, now, source_time)
+        if found[0].type == "R":
+            results.mark(reading, found[0], point.select)
+        readings.append(reading)
     version = header.get(13)
     if version and version not in profile.accepted_versions:
         notes.append(f"version {version!r} is not one the profile lists")
@@ -91,7 +116,63 @@ def message_batch(message: Message, profile: AstmProfile, ctx: Context, now: dat
     quality = Quality.UNCERTAIN if notes else Quality.GOOD
     frames = b"".join(message.frames)
     readings.insert(0, _built_in(ctx, "message", "received", now, detail, quality, frames, source_time))
-    return ReadingBatch(ctx.equipment_id, readings, lot_id=lot_id)
+    return ReadingBatch(ctx.equipment_id, readings, lot_id=lot_id, clock_offset_s=offset)
+
+
+class _Results:
+    """The R records of one message against the versions received before: key, link and a line for each."""
+
+    def __init__(
+        self, message: Message, profile: AstmProfile, ctx: Context, versions: ResultVersions, now: datetime
+    ) -> None:
+        self.profile, self.versions, self.now = profile, versions, now
+        self.equipment_id = ctx.equipment_id
+        sample = []
+        for name in profile.key_points:
+            spec = profile.points[name].select
+            found = select(message, spec, profile.test_component) if spec is not None else None
+            sample.append(found[1] if found else "")
+        self.sample = sample
+        self._seen: dict[int, tuple[str | None, Seen]] = {}
+
+    def mark(self, reading: RawReading, record: Record, sel: Selector) -> None:
+        """Put the result's key and link on a reading of ``record``, and say in its detail what it is."""
+        key, seen = self._judge(record)
+        reading.result_key, reading.corrects = key, seen.corrects
+        line = self._line(record, sel, seen, key)
+        if line:
+            reading.detail = f"{reading.detail}; {line}" if reading.detail else line
+
+    def _judge(self, record: Record) -> tuple[str | None, Seen]:
+        """Once per R record, however many points it gives."""
+        if id(record) not in self._seen:
+            test = record.get(3, self.profile.test_component) or f"R{record.get(2)}"
+            key = result_key(self.equipment_id, self.sample, test)
+            correction = record.get(9) in self.profile.correction_statuses
+            self._seen[id(record)] = key, self.versions.observe(key, record, correction, self.now)
+        return self._seen[id(record)]
+
+    @staticmethod
+    def _line(record: Record, sel: Selector, seen: Seen, key: str | None) -> str | None:
+        prev = seen.previous
+        if seen.kind == "repeat":
+            assert prev is not None
+            what = "corrected result" if prev.corrects is not None else "result"
+            return f"sent again: the same {what} as received {_utc(prev.received)}"
+        if seen.kind != "correction":
+            return None
+        status = f"corrected result (R.9 = {record.get(9)})"
+        if key is None:
+            return f"{status} naming no specimen or bottle: the version it replaces cannot be identified"
+        if prev is None:
+            return f"{status} of a version this gateway has not received since it started (corrects: unknown)"
+        old, new = pick(prev.record, sel), pick(record, sel)
+        change = f"was {old!r}" if old != new else "this item unchanged"
+        return f"{status} replacing the version received {_utc(prev.received)}: {change}"
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def rejected_batch(outcome: Rejected | Discarded, ctx: Context, now: datetime) -> ReadingBatch:
