@@ -23,6 +23,9 @@ A stock mosquitto (set_tcp_nodelay false) lets Nagle hold its last acknowledgeme
 the gateway's delayed ACK (about 40 ms): the sink waits for the whole batch to be acknowledged before
 the next one starts, so each batch boundary stalls. The broker here runs with set_tcp_nodelay true, as
 the MQTT sink's README asks of a site; --broker-stock shows the drain with the stall.
+
+Beside this script: the backlog (drain_backlog.py), the receivers' processes (drain_receivers.py, with
+the subscriber itself in drain_subscriber.py) and the figures' table (drain_report.py).
 """
 
 from __future__ import annotations
@@ -30,218 +33,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import io
 import json
 import logging
 import os
 import pstats
 import shutil
-import signal
-import struct
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import aiomqtt
 import orjson
 
-from gateway.journal import Journal, JournalReader
-from gateway.records import Isa95Path, Kind, Quality, RecordDraft
+from gateway.journal import Journal
 from gateway.sinks.base import Sink, SinkConfig, SinkContext, WireRecord
 from gateway.sinks.forwarder import Forwarder
 from gateway.sinks.http import HttpSink, HttpSinkConfig
 from gateway.sinks.mqtt import MqttSink, MqttSinkConfig, record_topic
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # the broker helper lives with the tests: one site-like config for both
+sys.path.insert(0, str(HERE.parent))  # the drain helpers beside this script; the broker helper with the tests
+from bench.drain_backlog import build_backlog, untrack, wire_records  # noqa: E402
+from bench.drain_receivers import Subscriber, mes_state, process_cpu_s, start_mes, stop_process  # noqa: E402
+from bench.drain_report import Figure, pairs, report, thousands  # noqa: E402
 from tests.mosquitto import Mosquitto, mosquitto_binary  # noqa: E402
 
 GATEWAY_ID = "gw-bench"
-EPOCH = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
-CHANNELS = (
-    ("particles_0_3um", "/m3"), ("particles_0_5um", "/m3"), ("particles_1_0um", "/m3"),
-    ("particles_3_0um", "/m3"), ("particles_5_0um", "/m3"), ("particles_10_0um", "/m3"),
-    ("sample_flow", "[ft_i]3/min"), ("laser_current", "mA"),
-)
-CHUNK = 2000
-
-
-@dataclass
-class Figure:
-    sink: str
-    path: str
-    setting: str
-    records: int
-    wall_s: float
-    cpu_s: float
-    site_rate: float
-    #: The receiver holds every seq of the backlog (and nothing else).
-    complete: bool
-    receiver_cpu_s: dict[str, float] = field(default_factory=dict)
-    #: MQTT: seconds from the start until the subscriber had the last record.
-    end_to_end_s: float | None = None
-    failures: int = 0
-
-    @property
-    def rate(self) -> float:
-        return self.records / self.wall_s
-
-    @property
-    def x_real_time(self) -> float:
-        return self.rate / self.site_rate
-
-    @property
-    def cpu_us_per_record(self) -> float:
-        return 1e6 * self.cpu_s / self.records
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"records_per_s": self.rate, "x_real_time": self.x_real_time,
-                               "cpu_us_per_record": self.cpu_us_per_record}
-
-
-# -- the backlog -------------------------------------------------------------------------------------
-
-
-def draft(i: int, site_rate: int) -> RecordDraft:
-    """Reading ``i`` of a site of ``site_rate`` tags at 1 Hz: 8 channels per particle counter."""
-    tag = i % site_rate
-    counter, channel = divmod(tag, len(CHANNELS))
-    parameter, unit = CHANNELS[channel]
-    at = EPOCH + timedelta(seconds=i / site_rate)
-    return RecordDraft(
-        equipment_id=f"PC-{counter:04d}",
-        equipment_class="particle_counter",
-        isa95=Isa95Path(site="plant-1", area=f"grade-{'bcd'[counter % 3]}", unit=f"suite-{counter % 12 + 1}"),
-        parameter=parameter,
-        source=f"modbus+tcp://10.0.{counter // 200}.{counter % 200 + 10}:502/1/input/{30001 + 2 * channel}",
-        kind=Kind.MEASUREMENT,
-        value=float(1000 + i % 7919),
-        unit=unit,
-        quality=Quality.GOOD,
-        source_time=at - timedelta(milliseconds=3),
-        gateway_time=at,
-        lot_id="LOT-0001",
-        config_hash="ab" * 32,
-    )
-
-
-def frame(i: int) -> bytes:
-    """A Modbus TCP answer of the size a counter's register read has."""
-    return struct.pack(">HHHBBBI", i & 0xFFFF, 0, 7, 1, 4, 4, i & 0xFFFFFFFF)
-
-
-async def build_backlog(journal: Journal, n: int, site_rate: int) -> None:
-    for start in range(0, n, CHUNK):
-        await journal.append([(draft(i, site_rate), frame(i)) for i in range(start, min(n, start + CHUNK))])
-
-
-def wire_records(path: Path) -> list[WireRecord]:
-    """The backlog exactly as the forwarder hands it to a sink (every record late: it is a backlog)."""
-    with JournalReader(path) as reader:
-        return [orjson.loads(p) | {"hash": h, "delivery": {"late": True}} for _, p, _, h in reader.rows(raw=False)]
-
-
-def untrack() -> None:
-    """Keep the prepared backlog out of the garbage collector: a gateway holds one batch, not the whole
-    backlog, and full collections over a million bench-held objects would be charged to both loops."""
-    gc.collect()
-    gc.freeze()
-
-
-# -- processes ---------------------------------------------------------------------------------------
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of another process (Linux /proc), 0 when it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the process this bench started, then SIGKILL it if it does not exit in time."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for stream in (proc.stdin, proc.stdout):
-        if stream is not None:
-            stream.close()
-
-
-def start_mes() -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "device_sims.mes.cli", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        stop_process(proc)
-        raise SystemExit("the MES stand-in did not start; try `cgt-gateway sim mes --json`")
-    return proc, json.loads(line)
-
-
-class Subscriber:
-    """The MQTT consumer process (bench/drain_subscriber.py), asked for its counts over stdin."""
-
-    def __init__(self, port: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "drain_subscriber.py"), "--port", str(port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        if not self._line():
-            self.stop()
-            raise SystemExit("the MQTT subscriber did not start: run bench/drain_subscriber.py --port N to see why")
-
-    def _line(self) -> dict[str, Any] | None:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
-
-    def ask(self, command: str) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        answer = self._line()
-        if answer is None:
-            raise SystemExit("the MQTT subscriber exited")
-        return answer
-
-    async def wait_for(self, n: int, timeout_s: float) -> dict[str, Any]:
-        """Poll until the subscriber has ``n`` distinct records or stops making progress for ``timeout_s``."""
-        last, deadline = -1, time.monotonic() + timeout_s
-        while True:
-            answer = await asyncio.to_thread(self.ask, "count")
-            if answer["distinct"] >= n:
-                return answer
-            if answer["distinct"] != last:
-                last, deadline = answer["distinct"], time.monotonic() + timeout_s
-            elif time.monotonic() > deadline:
-                return answer
-            await asyncio.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()  # the subscriber exits at end of input
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        stop_process(self.proc)
 
 
 # -- one drain through the gateway -------------------------------------------------------------------
@@ -307,11 +129,6 @@ async def raw_http(url: str, bodies: Sequence[tuple[str, bytes]]) -> tuple[float
                     raise SystemExit(f"the MES stand-in answered {response.status} to the raw loop")
         cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
     return wall, cpu
-
-
-async def mes_state(ready: dict[str, Any]) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{ready['port']}/_state") as r:
-        return dict(await r.json())
 
 
 async def bench_http(journal: Journal, records: Sequence[WireRecord], sizes: Sequence[int], site_rate: int,
@@ -421,53 +238,6 @@ async def bench_mqtt(journal: Journal, records: Sequence[WireRecord], windows: S
             subscriber.stop()
         broker.stop()
     return figures
-
-
-# -- report ------------------------------------------------------------------------------------------
-
-
-def thousands(value: float) -> str:
-    return f"{value:,.0f}".replace(",", " ")
-
-
-def report(figures: Sequence[Figure], site_rate: int, profiled: bool, nodelay: bool) -> None:
-    print(f"\n{'sink':<5} {'path':<18} {'setting':<13} {'records/s':>10} {'x real':>7} {'wall s':>7} "
-          f"{'CPU s':>6} {'CPU %':>6} {'us/rec':>7}  receiver CPU, checks")
-    for f in figures:
-        receiver = ", ".join(f"{k} {v:.1f} s" for k, v in f.receiver_cpu_s.items())
-        checks = "every seq received" if f.complete else "RECORDS MISSING: figure does not count"
-        if f.end_to_end_s is not None:
-            checks += f", subscriber had all after {f.end_to_end_s:.1f} s"
-        if f.failures:
-            checks += f", {f.failures} failed writes"
-        print(f"{f.sink:<5} {f.path:<18} {f.setting:<13} {thousands(f.rate):>10} {f.x_real_time:>6.1f}x "
-              f"{f.wall_s:>7.2f} {f.cpu_s:>6.2f} {100 * f.cpu_s / f.wall_s:>5.0f}% {f.cpu_us_per_record:>7.1f}  "
-              f"{receiver}; {checks}")
-    print()
-    for raw, gw in pairs(figures):
-        print(f"{gw.sink} {gw.setting:<13} gateway / raw loop  rate {gw.rate / raw.rate:.2f}   "
-              f"CPU per record {gw.cpu_us_per_record:.1f} us vs {raw.cpu_us_per_record:.1f} us "
-              f"({gw.cpu_us_per_record / raw.cpu_us_per_record:.1f}x)")
-    print()
-    for sink in ("http", "mqtt"):
-        done = [f for f in figures if f.sink == sink and f.path.startswith("gateway") and f.complete]
-        if not done:
-            continue
-        best = max(done, key=lambda f: f.rate)
-        minutes = 3600 * site_rate / best.rate / 60
-        print(f"{sink}: one hour of a {thousands(site_rate)} records/s site drains in {minutes:.1f} min "
-              f"({best.x_real_time:.1f}x real time, {best.setting}; bar >= 20x)")
-    if any(f.sink == "mqtt" for f in figures):
-        setting = "true, as a site should" if nodelay else "false, as shipped"
-        print(f"(mosquitto set_tcp_nodelay {setting}; see --broker-stock)")
-    if profiled:
-        print("(profiled run: the gateway rates are lowered by the profiler; measure without --profile)")
-
-
-def pairs(figures: Sequence[Figure]) -> list[tuple[Figure, Figure]]:
-    raw = {(f.sink, f.setting): f for f in figures if f.path.startswith("raw")}
-    return [(raw[(f.sink, f.setting)], f) for f in figures
-            if f.path.startswith("gateway") and (f.sink, f.setting) in raw]
 
 
 # -- main --------------------------------------------------------------------------------------------
