@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probes", type=int, choices=(1, 2), default=1, help="sample probes fitted")
     parser.add_argument("--seed", type=int, default=None, help="random seed for repeatable runs")
     parser.add_argument("--serial-path", default=None, help="where to create the pty link (default: a temp dir)")
+    parser.add_argument("--skew-s", type=float, default=0.0,
+                        help="set the freezer's clock this many seconds off the host's (negative: behind)")
     parser.add_argument("--run", action="store_true", help="start a run at once")
     parser.add_argument("--lot", default=None, help="lot or bag id entered for that run")
     parser.add_argument("--json", action="store_true", help="print the endpoint as one JSON line")
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     def make_sim() -> FreezerSim:
         run = {"lot": args.lot} if args.run else None
         return FreezerSim(profile=args.profile, time_scale=args.time_scale, sample_interval_s=args.sample_interval_s,
-                          probes=args.probes, seed=args.seed, serial_path=args.serial_path, run_on_start=run)
+                          probes=args.probes, seed=args.seed, serial_path=args.serial_path, run_on_start=run,
+                          skew_s=args.skew_s)
 
     return run_until_signalled(make_sim, lambda sim: _ready_line(sim, args.json))
 

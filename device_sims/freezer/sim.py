@@ -22,6 +22,7 @@ import tempfile
 import tty
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ from .wire import DeviceClock, line, parse_command, sample_line
 
 log = structlog.get_logger(__name__)
 
-FAULTS = ("ln2_empty", "door_open", "thermocouple_open", "power_loss", "disconnect", "garbage", "corrupt_checksum")
+FAULTS = ("ln2_empty", "door_open", "thermocouple_open", "power_loss", "disconnect", "garbage", "corrupt_checksum",
+          "clock_skew")
 IDENTITY = ("cgt-gateway", "CRF-SIM 560", "SIM-0001", "1.0.0")
 
 
@@ -67,6 +69,8 @@ class FreezerState:
     commands: tuple[str, ...]
     runs: tuple[RunRecord, ...]
     link_up: bool
+    #: How far the freezer's clock is off the wall clock it started from (``skew_s`` plus a clock_skew fault).
+    clock_skew_s: float = 0.0
 
 
 class PtyLink:
@@ -111,6 +115,7 @@ class FreezerSim(Simulator):
         run_on_start: Mapping[str, Any] | bool | None = None,
         resume_max_s: float = 600.0,
         scenario: Sequence[Mapping[str, Any]] | None = None,
+        skew_s: float = 0.0,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
@@ -125,7 +130,8 @@ class FreezerSim(Simulator):
         self.sample_interval_s = float(sample_interval_s)
         self.model = FreezerModel(load_profile(path), Physics(resume_max_s=resume_max_s),
                                   random.Random(seed), probes=probes)
-        self.clock = DeviceClock()
+        self.clock = DeviceClock(skew_s=float(skew_s))
+        self._skew_s = float(skew_s)
         self._requested_path = serial_path
         self._workdir: str | None = None
         self._link: PtyLink | None = None
@@ -164,9 +170,13 @@ class FreezerSim(Simulator):
         path = self._link_path()
         self._link = PtyLink(path)
         self._open_link()
+        # power-on: the device clock starts from the wall clock now, and simulated time runs from this
+        # moment, even if the event loop is busy before the clock task first runs
+        origin = asyncio.get_running_loop().time()
+        self.clock.epoch = datetime.now(UTC) - timedelta(seconds=self.model.time_s)
         if self._run_on_start is not None:
             self._start_run(self._run_on_start.get("lot"))
-        self._tasks.append(asyncio.create_task(self._run_clock(), name="freezer-sim clock"))
+        self._tasks.append(asyncio.create_task(self._run_clock(origin), name="freezer-sim clock"))
         if self._scenario:
             self._tasks.append(asyncio.create_task(run_scenario(self, self._scenario), name="freezer-sim scenario"))
         self._log.info("simulator started", serial_path=path, time_scale=self.time_scale)
@@ -220,7 +230,8 @@ class FreezerSim(Simulator):
     def inject(self, fault: str, *, unit_id: int | None = None, **params: float) -> None:
         """Start a fault. ``thermocouple_open`` takes ``probe`` (0 chamber, 1 or 2 sample; default 1);
         ``power_loss`` takes ``duration_s`` (simulated; absent: until restore) and ``drop_line`` (0/1);
-        ``corrupt_checksum`` takes ``lines`` (default 1)."""
+        ``corrupt_checksum`` takes ``lines`` (default 1); ``clock_skew`` takes ``seconds``: the freezer's clock
+        jumps to that far off (on top of ``skew_s``), until cleared."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; valid faults: {', '.join(FAULTS)}")
         f = self.model.faults
@@ -241,6 +252,8 @@ class FreezerSim(Simulator):
             self._garbage = True
         elif fault == "corrupt_checksum":
             self._corrupt_left = int(params.get("lines", 1))
+        elif fault == "clock_skew":
+            self.clock.skew_s = self._skew_s + float(params.get("seconds", 0.0))
         self._log.info("fault injected", fault=fault, **params)
 
     def clear(self, fault: str) -> None:
@@ -255,6 +268,8 @@ class FreezerSim(Simulator):
             self._power_on()
         elif fault == "disconnect":
             self._open_link()
+        elif fault == "clock_skew":
+            self.clock.skew_s = self._skew_s
         else:
             raise ValueError(f"cannot clear {fault!r}; valid faults: {', '.join(FAULTS)}")
 
@@ -264,6 +279,7 @@ class FreezerSim(Simulator):
         f.ln2_empty = f.door_open = False
         f.open_probes.clear()
         self._corrupt_left, self._garbage = 0, False
+        self.clock.skew_s = self._skew_s
         if f.power_off:
             self._power_on()
         self._open_link()
@@ -273,7 +289,8 @@ class FreezerSim(Simulator):
         m, f = self.model, self.model.faults
         active = [n for n, on in (("ln2_empty", f.ln2_empty), ("door_open", f.door_open),
                                   ("thermocouple_open", bool(f.open_probes)), ("power_loss", f.power_off),
-                                  ("disconnect", self._link_down)) if on]
+                                  ("disconnect", self._link_down),
+                                  ("clock_skew", self.clock.skew_s != self._skew_s)) if on]
         return FreezerState(
             time_s=m.time_s,
             run_id=m.run.run_id if m.run else None,
@@ -290,6 +307,7 @@ class FreezerSim(Simulator):
             commands=tuple(self._commands),
             runs=tuple(self._runs),
             link_up=self._link is not None and self._link.master is not None,
+            clock_skew_s=self.clock.skew_s,
         )
 
     # -- internals: the line -------------------------------------------------------------------
@@ -465,11 +483,14 @@ class FreezerSim(Simulator):
         if run is not None and outcome is not None:
             self._run_ended(run, outcome)
 
-    async def _run_clock(self) -> None:
-        """Advance the model in simulated time and log a sample every ``sample_interval_s``."""
+    async def _run_clock(self, origin: float) -> None:
+        """Advance the model in simulated time from ``origin`` (loop time) and log a sample every
+        ``sample_interval_s``."""
         loop = asyncio.get_running_loop()
-        tick = min(max(self.sample_interval_s / self.time_scale, 0.005), 1.0)
-        last = loop.time()
+        # at most 0.1 s between wake-ups: a sample line leaves within 0.1 s of the time it carries, as a
+        # freezer sends a sample when it takes it (the gateway compares the clocks on it)
+        tick = min(max(self.sample_interval_s / self.time_scale, 0.005), 0.1)
+        last = origin
         next_sample = self.model.time_s
         while True:
             now = loop.time()

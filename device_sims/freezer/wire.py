@@ -42,13 +42,16 @@ def parse_command(raw: bytes) -> list[str] | None:
 
 
 class DeviceClock:
-    """Device time: the wall clock at power-on plus simulated seconds since (runs ``time_scale`` fast)."""
+    """Device time: the wall clock at power-on plus simulated seconds since (runs ``time_scale`` fast), plus
+    ``skew_s``, how far the freezer's clock was set off (a clock_skew fault moves it at run time)."""
 
-    def __init__(self, epoch: datetime | None = None) -> None:
-        self.epoch = (epoch or datetime.now(UTC)).replace(microsecond=0)
+    def __init__(self, epoch: datetime | None = None, skew_s: float = 0.0) -> None:
+        self.epoch = epoch or datetime.now(UTC)
+        self.skew_s = skew_s
 
     def stamp(self, sim_s: float) -> str:
-        return (self.epoch + timedelta(seconds=int(sim_s))).strftime("%Y%m%dT%H%M%SZ")
+        """The clock's second, as the protocol writes it (truncated, as a clock display shows it)."""
+        return (self.epoch + timedelta(seconds=sim_s + self.skew_s)).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _temp(value: float | None) -> str:

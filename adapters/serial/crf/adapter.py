@@ -60,6 +60,8 @@ class CrfAdapter(ConnectedAdapter):
         self.assembler = LineAssembler()
         self.translator = Translator(equipment.id, equipment.source_base)
         self._pending: list[LineResult] = []
+        #: The freezer's clock minus the gateway's, as the last sample line said (None before the first).
+        self.clock_offset_s: float | None = None
         self.log = log.bind(equipment_id=equipment.id, port=equipment.port)
 
     async def connect(self) -> None:
@@ -117,18 +119,22 @@ class CrfAdapter(ConnectedAdapter):
         return [self.translator.line(line, now) for line in self.assembler.feed(data)]
 
     def _group(self, results: Iterable[LineResult]) -> list[ReadingBatch]:
-        """Consecutive lines with the same run context in one batch (the context goes on every record)."""
+        """Consecutive lines with the same run context and clock offset in one batch (both go on every record)."""
         batches: list[ReadingBatch] = []
         for r in results:
+            if r.clock_offset_s is not None:
+                self.clock_offset_s = r.clock_offset_s
             if not r.readings and not r.events:
                 continue
             last = batches[-1] if batches else None
-            if last is not None and (last.lot_id, last.process_step) == (r.lot_id, r.process_step):
+            same = (r.lot_id, r.process_step, self.clock_offset_s)
+            if last is not None and (last.lot_id, last.process_step, last.clock_offset_s) == same:
                 last.readings += r.readings
                 last.events += r.events
             else:
                 batches.append(ReadingBatch(self.eq.id, list(r.readings), events=list(r.events),
-                                            lot_id=r.lot_id, process_step=r.process_step))
+                                            lot_id=r.lot_id, process_step=r.process_step,
+                                            clock_offset_s=self.clock_offset_s))
         return batches
 
 

@@ -80,6 +80,8 @@ class LineResult:
     process_step: str | None = None
     queries: list[bytes] = field(default_factory=list)
     message: Message | None = None
+    #: A sample line's device time minus its receipt time: the freezer's clock compared with the gateway's.
+    clock_offset_s: float | None = None
 
 
 @dataclass
@@ -162,6 +164,9 @@ class Translator:
     def _sample(self, s: Sample, raw: bytes, now: datetime) -> LineResult:
         r = self._result(step=s.step)
         t = s.time
+        # A sample line goes out as the sample is taken (the protocol replays nothing), so its time is the
+        # freezer's clock now: whole seconds, so the offset reads up to a second short.
+        r.clock_offset_s = (t - now).total_seconds()
         if s.run_id is not None and (self._run is None or self._run.run_id != s.run_id):
             # a run we did not see start (connected mid-run, or its start line was lost): ask again
             r.events.append(("run_in_progress", f"run {s.run_id} already going when first seen (step {s.step})"))

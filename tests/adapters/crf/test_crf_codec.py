@@ -196,3 +196,17 @@ def test_a_cut_or_spliced_line_gives_only_a_line_error(line: bytes, data: st.Dat
         if candidate in GOOD_LINES:
             continue
         _corrupt_only(translate(candidate + b"\r\n"))
+
+
+def test_a_sample_line_compares_the_freezer_clock_and_no_other_line_does() -> None:
+    """A sample goes out as it is taken, so its time against the receipt is the clock offset; a run line's
+    time may be the run's start (RUN,ACTIVE at a connect), so it is never taken as the clock."""
+    start = frame("RUN", "ACTIVE", "20261122T070000Z", "R0042", "classic-cell-therapy", "11743B3C", "-")
+    event = frame("EVT", "20261122T075959Z", "POWER_RESTORED", "power back")
+    ahead = frame("S", "20261122T080500Z", "R0042", "5", "R", "600", "-15.00", "-15.10", "-11.84", "-", "3.4", "0000")
+    r_start, r_event, r_sample, r_ahead = translate(start, event, SAMPLE + b"\r\n", ahead)
+    assert r_start.clock_offset_s is None and r_event.clock_offset_s is None
+    assert r_sample.clock_offset_s == -1800.0  # 07:30:00 on the freezer, received at 08:00:00
+    assert r_ahead.clock_offset_s == 300.0
+    (chamber,) = [r for r in r_ahead.readings if r.point == "chamber_temperature"]
+    assert (chamber.source_time - chamber.gateway_time).total_seconds() == r_ahead.clock_offset_s  # type: ignore[operator]
