@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 
 from device_sims.particle_counter import ParticleCounterSim
@@ -66,15 +67,21 @@ def write_site(
     journal: str = "journal.sqlite",
     journal_options: str = "",
     drain_on_stop_s: float = 30,
+    api: bool = False,
 ) -> Path:
-    """``folder/site.yaml`` for a gateway reading ``equipment`` and feeding ``sinks``; its path."""
+    """``folder/site.yaml`` for a gateway reading ``equipment`` and feeding ``sinks``; its path.
+
+    ``api`` serves the operator API on a free loopback port (:meth:`GatewayProcess.health` reads it).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "site.yaml"
     path.write_text(
         f"gateway: {{id: {gateway_id}, drain_on_stop_s: {drain_on_stop_s}}}\n"
         f"journal: {{path: '{journal}'{', ' + journal_options if journal_options else ''}}}\n"
         "supervisor: {backoff_initial_s: 0.05, backoff_max_s: 0.3}\n"
-        f"equipment:\n{''.join(equipment)}" + (f"sinks:\n{''.join(sinks)}" if sinks else "")
+        + ("api: {listen: '127.0.0.1:0'}\n" if api else "")
+        + f"equipment:\n{''.join(equipment)}"
+        + (f"sinks:\n{''.join(sinks)}" if sinks else "")
     )
     return path
 
@@ -305,6 +312,14 @@ class GatewayProcess:
     def plain_lines(self, run: int | None = None) -> list[str]:
         """stderr lines that are not structlog JSON: what a person reads as the gateway's last word."""
         return [line for line in self.log_lines(run) if line.strip() and not line.startswith("{")]
+
+    async def health(self) -> dict[str, Any]:
+        """The running gateway's ``/healthz`` (its site has ``api``): status and devices up / down."""
+        urls = [e["url"] for e in self.log_events(self.runs) if e.get("event") == "operator API listening"]
+        assert urls, "the gateway serves no operator API (write_site(..., api=True))"
+        async with aiohttp.ClientSession() as session, session.get(f"{urls[-1]}/healthz") as answer:
+            assert answer.status == 200, await answer.text()
+            return await answer.json()  # type: ignore[no-any-return]
 
     def log_tail(self, lines: int = 25) -> str:
         return "\n".join(self.log_lines()[-lines:])

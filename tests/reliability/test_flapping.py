@@ -6,6 +6,7 @@ the same port at random moments, up for about a second, down for about a second.
 * the steady counter's stream has no gap and no repeat (it counts 1, 2, 3…) and no communication event;
 * the flapping one leaves each outage as data: one ``lost`` event and a bad-quality record per parameter
   when it drops, one ``restored`` event when it is back, alternating, one pair per outage;
+* its status (the operator API's ``/healthz``) says ``degraded`` while the device is away, ``ok`` after;
 * the gateway logs each transition once, never crashes, and leaks nothing over the flaps: its open
   file descriptors when the device is up are the same after the last flap as after the first;
   it stops cleanly (exit 0).
@@ -43,6 +44,11 @@ COUNT = "particle_count_0_5um"
 FLAPS = cycles(4)
 
 
+async def healthy(gw: GatewayProcess) -> bool:
+    health = await gw.health()
+    return bool(health["status"] == "ok" and health["devices"] == {"up": 2, "down": 0, "starting": 0})
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(timeout_for(FLAPS, per_cycle_s=4, base_s=20))
 async def test_a_flapping_device_leaves_its_gaps_as_data_and_never_touches_the_steady_one(
@@ -54,7 +60,7 @@ async def test_a_flapping_device_leaves_its_gaps_as_data_and_never_touches_the_s
         ParticleCounterSim(sample_time_s=0.1, seed=rng.randrange(1000)) as flapper,
     ):
         script_counts(steady, 100 + FLAPS * 40)
-        site = write_site(tmp_path, GW, [counter("PC-1", steady.port), counter("PC-2", flapper.port)])
+        site = write_site(tmp_path, GW, [counter("PC-1", steady.port), counter("PC-2", flapper.port)], api=True)
         gw = GatewayProcess(site, journal)
 
         def flaps() -> list[str]:
@@ -69,12 +75,15 @@ async def test_a_flapping_device_leaves_its_gaps_as_data_and_never_touches_the_s
                 await asyncio.sleep(rng.uniform(0.5, 1.2))  # up for a random while (the flap's timing, not a wait)
                 flapper.inject("disconnect")
                 await eventually(lambda f=flap: flaps().count("lost") > f, timeout_s=20, what=f"lost #{flap + 1}")
+                health = await gw.health()  # the status says so while the device is away
+                assert (health["status"], health["devices"]["down"]) == ("degraded", 1), health
                 await asyncio.sleep(rng.uniform(0.5, 1.2))  # down for a random while
                 await flapper.restore()
                 await eventually(
                     lambda f=flap: flaps().count("restored") > f, timeout_s=20, what=f"restored #{flap + 1}"
                 )
                 fds.append(proc_counts(gw.pid)[0])
+            await eventually(lambda: healthy(gw), timeout_s=10, what="the status ok again")
             assert flaps() == ["lost", "restored"] * FLAPS, "one lost and one restored per outage, alternating"
             assert await gw.stop() == 0, gw.log_tail()
         finally:

@@ -62,6 +62,12 @@ def mes_file(path: Path) -> dict[int, list[dict[str, Any]]]:
     return by_seq
 
 
+def settled(journal: Path) -> int:
+    """How far the slower of the two sinks has durably got."""
+    at = cursors(journal)
+    return min(at.get("sink:mes", 0), at.get("sink:uns", 0))
+
+
 @pytest.mark.slow
 async def test_mes_killed_and_broker_restarted_during_ingest_lose_nothing_double_nothing_and_drain(
     tmp_path: Path, mosquitto: Mosquitto, rng: random.Random
@@ -85,7 +91,7 @@ async def test_mes_killed_and_broker_restarted_during_ingest_lose_nothing_double
             try:
                 await gw.start()
                 await gw.wait_for_seq(100)
-                await eventually(lambda: min(cursors(journal).values(), default=0) >= 100, what="both sinks moving")
+                await eventually(lambda: settled(journal) >= 100, what="both sinks moving")
 
                 await stop_cli(mes, signal.SIGKILL)  # the MES crashes
                 mes_down_at = last_seq(journal)
@@ -99,16 +105,13 @@ async def test_mes_killed_and_broker_restarted_during_ingest_lose_nothing_double
                 await gw.wait_for_seq(broker_down_at + rng.randint(150, 300))
                 status = await sink_status(site)
                 assert status["uns"]["backlog"] >= 150 and status["uns"]["cursor"] <= broker_down_at, status
-                assert status["mes"]["backlog"] > status["uns"]["backlog"], status
                 mosquitto.start()
 
                 mes, _ = await start_cli(
                     "device_sims.mes.cli", "--port", str(port), "--json", "--jsonl", str(received)
                 )  # the MES comes back on the same port
                 back_at = last_seq(journal)
-                await eventually(
-                    lambda: min(cursors(journal).values()) >= back_at, timeout_s=30, what="both backlogs drained"
-                )
+                await eventually(lambda: settled(journal) >= back_at, timeout_s=30, what="both backlogs drained")
                 gw.alive()  # the devices were journalled all along
                 assert await gw.stop() == 0, gw.log_tail()
             finally:
