@@ -98,5 +98,7 @@ async def test_a_full_disk_refuses_records_in_one_line_loses_nothing_and_the_gat
         await verify_ok(gw.site)
         last = assert_gap_free(journal)
         assert {s: h for s, h in hashes(journal).items() if s in kept} == kept, "a committed record changed"
-        print(f"refused at seq {at_floor} (floor), {when_full} (ENOSPC), carried on to {last}; "
-              f"{shutil.disk_usage(disk).free / 1e6:.1f} MB free at the end, last seq on disk {last_seq(journal)}")
+        print(
+            f"refused at seq {at_floor} (floor), {when_full} (ENOSPC), carried on to {last}; "
+            f"{shutil.disk_usage(disk).free / 1e6:.1f} MB free at the end, last seq on disk {last_seq(journal)}"
+        )

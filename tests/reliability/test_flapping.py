@@ -1,7 +1,8 @@
 """A device that drops off the network and comes back every second or two, beside a steady one.
 
-The flapping counter's endpoint is closed (listener and connections: a pulled cable) and reopened on
-the same port at random moments, up for about a second, down for about a second. What a site relies on:
+The flapping counter goes away at random moments, up for about a second, down for about a second: its
+endpoint closed (listener and connections: a pulled cable) and reopened on the same port, or silent on an
+open connection, or answering line noise. What a site relies on:
 
 * the steady counter's stream has no gap and no repeat (it counts 1, 2, 3…) and no communication event;
 * the flapping one leaves each outage as data: one ``lost`` event and a bad-quality record per parameter
@@ -42,6 +43,9 @@ from tests.waiting import eventually
 GW = "gw-rel-flap"
 COUNT = "particle_count_0_5um"
 FLAPS = cycles(4)
+#: How the flapping counter goes away: the endpoint closed (a pulled cable), silent on an open connection
+#: (a hung converter), or answering line noise.
+OUTAGES = ("disconnect", "disconnect", "stall", "garbage")
 
 
 async def healthy(gw: GatewayProcess) -> bool:
@@ -60,7 +64,8 @@ async def test_a_flapping_device_leaves_its_gaps_as_data_and_never_touches_the_s
         ParticleCounterSim(sample_time_s=0.1, seed=rng.randrange(1000)) as flapper,
     ):
         script_counts(steady, 100 + FLAPS * 40)
-        site = write_site(tmp_path, GW, [counter("PC-1", steady.port), counter("PC-2", flapper.port)], api=True)
+        equipment = [counter("PC-1", steady.port), counter("PC-2", flapper.port, timeout_s=0.3)]
+        site = write_site(tmp_path, GW, equipment, api=True)
         gw = GatewayProcess(site, journal)
 
         def flaps() -> list[str]:
@@ -71,9 +76,12 @@ async def test_a_flapping_device_leaves_its_gaps_as_data_and_never_touches_the_s
             await gw.start()
             await eventually(lambda: of_parameter(journal, COUNT, "PC-2"), timeout_s=20, what="PC-2 read")
             fds: list[int] = []
+            kinds: list[str] = []
             for flap in range(FLAPS):
                 await asyncio.sleep(rng.uniform(0.5, 1.2))  # up for a random while (the flap's timing, not a wait)
-                flapper.inject("disconnect")
+                how = rng.choice(OUTAGES)
+                flapper.inject(how)
+                kinds.append(how)
                 await eventually(lambda f=flap: flaps().count("lost") > f, timeout_s=20, what=f"lost #{flap + 1}")
                 health = await gw.health()  # the status says so while the device is away
                 assert (health["status"], health["devices"]["down"]) == ("degraded", 1), health
@@ -105,4 +113,5 @@ async def test_a_flapping_device_leaves_its_gaps_as_data_and_never_touches_the_s
     assert not [e for e in gw.log_events() if e.get("level") in ("error", "critical")], "no error in the log"
     assert gw.plain_lines() == [], "nothing but structured log lines (no traceback)"
     assert fds[-1] <= fds[0], f"open file descriptors grew over the flaps: {fds}"
-    print(f"{FLAPS} flaps; gateway fds when PC-2 was back: {fds}")
+    qualities = [str(r.quality) for r in flapping if r.parameter == "communication" and r.value == "lost"]
+    print(f"{FLAPS} flaps {list(zip(kinds, qualities, strict=True))}; gateway fds when PC-2 was back: {fds}")

@@ -92,8 +92,10 @@ async def test_kill_9_at_random_moments_under_load_loses_nothing_and_doubles_not
                 assert report.ok, f"after kill {cycle + 1} at seq {head}: {report.reason}"
                 if head:
                     heads[head] = hashes(journal)[head]
-                print(f"kill {cycle + 1} during {moment}: seq {head} committed, MES answers held {hold} s, "
-                      f"sinks at {cursors(journal)}")
+                print(
+                    f"kill {cycle + 1} during {moment}: seq {head} committed, MES answers held {hold} s, "
+                    f"sinks at {cursors(journal)}"
+                )
             await gw.start()
             await gw.wait_for_seq(last_seq(journal) + 50, timeout_s=40)
             assert await gw.stop() == 0, gw.log_tail()
@@ -108,5 +110,4 @@ async def test_kill_9_at_random_moments_under_load_loses_nothing_and_doubles_not
         assert mes.sequences(GW) == list(range(1, last + 1)), "MES: every committed record once, in seq order"
         await sub.wait_for(lambda: len(first_receipts(sub)) >= last, timeout_s=20, what=f"{last} records")
         assert first_receipts(sub) == list(range(1, last + 1)), "MQTT: every committed record, first seen in order"
-        print(f"{KILLS} kills, {last} records; resent copies: MES {mes.duplicates}, "
-              f"MQTT {len(sub.records()) - last}")
+        print(f"{KILLS} kills, {last} records; resent copies: MES {mes.duplicates}, MQTT {len(sub.records()) - last}")

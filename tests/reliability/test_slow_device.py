@@ -54,9 +54,7 @@ async def test_a_slow_device_is_marked_bad_on_timeout_and_never_holds_up_the_oth
     ):
         script_counts(quick, 600)
         script_counts(slow, 600)
-        site = write_site(
-            tmp_path, GW, [counter("PC-1", quick.port), counter("PC-2", relay.port, timeout_s=TIMEOUT_S)]
-        )
+        site = write_site(tmp_path, GW, [counter("PC-1", quick.port), counter("PC-2", relay.port, timeout_s=TIMEOUT_S)])
         gw = GatewayProcess(site, journal)
 
         def counts(eq: str, since_seq: int = 0) -> int:
