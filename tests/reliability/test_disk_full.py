@@ -9,7 +9,8 @@ gateway. What a site relies on:
   way, with one line;
 * nothing already committed is lost or corrupted: ``cgt-gateway verify`` passes, ``seq`` is gap-free,
   every record committed before keeps its hash;
-* once space returns, the gateway starts again and carries on from the next seq.
+* once space returns, the gateway starts again and carries on from the next seq, and the MES it
+  forwards to ends with every committed record once, in order.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from pathlib import Path
 
 import pytest
 
+from device_sims.mes import MesStandIn
 from device_sims.particle_counter import ParticleCounterSim
 from gateway.journal import verify
 from tests.reliability.gatewayproc import (
     GatewayProcess,
     assert_gap_free,
     counter,
+    cursors,
     hashes,
+    http_sink,
     last_seq,
     script_counts,
     verify_ok,
@@ -53,12 +57,12 @@ async def test_a_full_disk_refuses_records_in_one_line_loses_nothing_and_the_gat
     with small_disk(disk, size_mb=8) as how:
         print(f"journal on an 8 MB {how}")
         journal = disk / "journal.sqlite"
-        async with ParticleCounterSim(sample_time_s=0.05, seed=rng.randrange(1000)) as sim:
+        async with MesStandIn() as mes, ParticleCounterSim(sample_time_s=0.05, seed=rng.randrange(1000)) as sim:
             script_counts(sim, 1200)
 
             def site(floor_mb: float) -> Path:
                 return write_site(
-                    tmp_path, GW, [counter("PC-1", sim.port, poll_s=0.02)],
+                    tmp_path, GW, [counter("PC-1", sim.port, poll_s=0.02)], [http_sink(mes.endpoint)],
                     journal="disk/journal.sqlite", journal_options=f"min_free_mb: {floor_mb}",
                 )  # fmt: skip
 
@@ -95,9 +99,12 @@ async def test_a_full_disk_refuses_records_in_one_line_loses_nothing_and_the_gat
                 assert await gw.stop() == 0, gw.log_tail()
             finally:
                 await gw.close()
+            mes_seqs = mes.sequences(GW)
         await verify_ok(gw.site)
         last = assert_gap_free(journal)
         assert {s: h for s, h in hashes(journal).items() if s in kept} == kept, "a committed record changed"
+        assert cursors(journal) == {"sink:mes": last}
+        assert mes_seqs == list(range(1, last + 1)), "the MES got every committed record once, in order"
         print(
             f"refused at seq {at_floor} (floor), {when_full} (ENOSPC), carried on to {last}; "
             f"{shutil.disk_usage(disk).free / 1e6:.1f} MB free at the end, last seq on disk {last_seq(journal)}"
