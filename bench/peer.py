@@ -1,10 +1,11 @@
 """Peer comparison: CPU per Modbus read of Node-RED + node-red-contrib-modbus and of cgt-gateway, in turns.
 
-    python bench/peer.py --quick                       # about 2 minutes (the first run installs Node-RED too)
-    python bench/peer.py --seconds 20 --repeat 2 --json
+    python bench/peer.py --quick              # about a minute; 90 s when it installs Node-RED first
+    python bench/peer.py --json               # 20 s windows, every measurement twice: about 4 minutes
 
 Both peers read the same Q holding registers from address 0 of one plain pymodbus server (its own
-process) at the same configured interval, one after the other, never at once:
+process) at the same configured interval (5 ms by default: both can hold that pace on 2 cores, so
+they do the same work per second and their idle costs weigh alike), one after the other, never at once:
 
 * Node-RED (headless, bench/nodered/): modbus-client → modbus-read → function (adds ts) → file (one
   unsynced JSON line appended per read);
