@@ -4,8 +4,9 @@
     python bench/peer.py --json               # 20 s windows, every measurement twice: about 4 minutes
 
 Both peers read the same Q holding registers from address 0 of one plain pymodbus server (its own
-process) at the same configured interval (5 ms by default: both can hold that pace on 2 cores, so
-they do the same work per second and their idle costs weigh alike), one after the other, never at once:
+process) at the same configured interval (5 ms by default, a pace Node-RED holds on 2 cores, so a
+peer that keeps up does the same work per second and idle costs weigh alike; a peer that falls behind
+shows it in reads/s), one after the other, never at once:
 
 * Node-RED (headless, bench/nodered/): modbus-client → modbus-read → function (adds ts) → file (one
   unsynced JSON line appended per read);
@@ -313,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="length of each measured window")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds after the first read before measuring")
     p.add_argument("--repeat", type=int, default=2, help="runs of every peer and Q, in turns")
-    p.add_argument("--quick", action="store_true", help="one run, 8 s windows (about 2 minutes)")
+    p.add_argument("--quick", action="store_true", help="one run, 8 s windows (about a minute)")
     p.add_argument("--keep", action="store_true", help="keep the work folder (flows, site, map, logs, journals)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args(argv)
