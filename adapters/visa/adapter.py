@@ -14,6 +14,10 @@ keeps asking at its backoff, so the right instrument is accepted as soon as it i
 After each scan the error queue (``SYST:ERR?``) is read until it says ``0,"No error"``: every error
 becomes a device event and makes the scan's readings ``Bad_DeviceFailure`` (values kept, the errors in
 the detail), because the instrument itself says something went wrong while it measured.
+
+When the map has ``clock:``, the instrument's clock is read on the first scan after a connect and every
+``every_n_scans`` after (date, time, date: three short queries) and compared with the gateway's; the
+offset goes on every batch as ``clock_offset_s`` (see :mod:`adapters.visa.clock`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 
 from pyvisa.constants import Parity, StopBits
 
+from adapters.visa.clock import ClockReplyError, clock_offset, local_moment, parse_date, parse_time
 from adapters.visa.config import VisaEquipmentConfig
 from adapters.visa.instrumentmap import InstrumentMap, ScanQuery
 from adapters.visa.scpi import Identity, InstrumentError, parse_error, parse_identity, parse_number, split_fields
@@ -68,6 +73,10 @@ class VisaAdapter(PollingAdapter):
         self.identity: Identity | None = None
         self._session: VisaSession | None = None
         self._connect_events: list[tuple[str, str]] = []
+        self._scans = 0
+        #: Instrument clock minus gateway clock as last compared (None: no clock in the map, or not read yet).
+        self.clock_offset_s: float | None = None
+        self._clock_problem: str | None = None
 
     # -- PollingAdapter ------------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -94,6 +103,7 @@ class VisaAdapter(PollingAdapter):
                     equipment_id=eq.id, address=eq.resource,
                 )
         self._connect_events = [("identity_checked", f"*IDN? {self.identity}: the configured instrument")]
+        self._scans = 0  # the first scan of a session reads the clock
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -105,13 +115,14 @@ class VisaAdapter(PollingAdapter):
         scan, error = await self._scan()
         if error is not None:
             raise error
-        return ReadingBatch(self.equipment.id, scan.readings, events=scan.events)
+        return ReadingBatch(self.equipment.id, scan.readings, events=scan.events, clock_offset_s=self.clock_offset_s)
 
     async def poll(self) -> AsyncIterator[ReadingBatch]:
         """One scan. If the link fails half-way, what was read before is delivered, then the failure."""
         scan, error = await self._scan()
         if scan.readings or scan.events:
-            yield ReadingBatch(self.equipment.id, scan.readings, events=scan.events)
+            yield ReadingBatch(self.equipment.id, scan.readings, events=scan.events,
+                               clock_offset_s=self.clock_offset_s)
         if error is not None:
             raise error
 
@@ -119,10 +130,15 @@ class VisaAdapter(PollingAdapter):
     async def _scan(self) -> tuple[_Scan, DeviceError | None]:
         scan = _Scan(events=self._connect_events)
         self._connect_events = []
+        clock = self.map.clock
+        due = clock is not None and self._scans % clock.every_n_scans == 0
+        self._scans += 1
         try:
             for query in self.map.scan:
                 raw = await self.session.query(query.query)
                 scan.readings += self._decode(query, raw)
+            if due:  # before the error queue, so an error the clock queries raise is read with this scan
+                scan.events += await self._read_clock()
             errors, problem = await self._read_errors()
         except DeviceError as exc:
             return scan, exc
@@ -158,6 +174,27 @@ class VisaAdapter(PollingAdapter):
                 raw=text_field.encode("ascii", errors="replace"), detail=number.detail,
             ))
         return readings
+
+    async def _read_clock(self) -> list[tuple[str, str]]:
+        """Compare the instrument's clock with the gateway's; an event when its replies become unreadable."""
+        clock = self.map.clock
+        assert clock is not None
+        session = self.session
+        before = await session.query(clock.date_query)
+        sent = utc_now()
+        at = await session.query(clock.time_query)
+        received = utc_now()
+        after = await session.query(clock.date_query)
+        try:
+            local = local_moment(parse_date(_ascii(before)), parse_time(_ascii(at)), parse_date(_ascii(after)))
+        except ClockReplyError as exc:
+            problem = f"the instrument's clock could not be read ({clock.date_query} / {clock.time_query}): {exc}"
+            known, self._clock_problem = self._clock_problem, problem
+            return [] if problem == known else [("device_clock_unreadable", problem)]
+        self._clock_problem = None
+        reference = sent + (received - sent) / 2  # the time query was answered about half-way
+        self.clock_offset_s = clock_offset(local, self.equipment.zone, reference, self.clock_offset_s)
+        return []
 
     async def _read_errors(self) -> tuple[list[InstrumentError], str | None]:
         """The error queue, oldest first, and a problem if it could not be emptied or read."""
@@ -228,6 +265,10 @@ class VisaAdapter(PollingAdapter):
         if self._session is None:
             raise CommunicationError("not connected", equipment_id=self.equipment.id, address=self.equipment.resource)
         return self._session
+
+
+def _ascii(raw: bytes) -> str:
+    return raw.decode("ascii", errors="replace")
 
 
 def _shown(text: str, limit: int = 60) -> str:

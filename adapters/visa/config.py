@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pyvisa import rname
@@ -63,6 +64,11 @@ class VisaEquipmentConfig(EquipmentConfig):
     data_bits: Literal[7, 8] | None = Field(default=None, description="ASRL only: data bits (default 8)")
     parity: Literal["none", "odd", "even"] | None = Field(default=None, description="ASRL only (default none)")
     stop_bits: Literal[1, 2] | None = Field(default=None, description="ASRL only: stop bits (default 1)")
+    device_timezone: str = Field(
+        default="UTC",
+        description="IANA time zone the instrument's clock is set to (SCPI clocks carry no zone), e.g. "
+        "Europe/Berlin; a clock that ignores DST is a fixed zone such as Etc/GMT-1 (one hour ahead of UTC)",
+    )
     excursions: list[ExcursionLimit] = Field(
         default_factory=list,
         description="limits per parameter (e.g. above -150 Cel with delay_s and deadband): excursion alarm records",
@@ -87,6 +93,20 @@ class VisaEquipmentConfig(EquipmentConfig):
                 "and ASRL<device>::INSTR resources"
             )
         return value
+
+    @field_validator("device_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, Etc/GMT-1)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The instrument clock's time zone."""
+        return ZoneInfo(self.device_timezone)
 
     @field_validator("instrument_map")
     @classmethod

@@ -40,6 +40,26 @@ class ScanQuery(BaseModel):
         return value
 
 
+class ClockQueries(BaseModel):
+    """How to read the instrument's clock (SCPI-99 SYSTem:DATE? and SYSTem:TIME?), and how often."""
+
+    model_config = STRICT
+
+    date_query: str = Field(default="SYST:DATE?", min_length=2, description="answers year,month,day")
+    time_query: str = Field(default="SYST:TIME?", min_length=2, description="answers hour,minute,second")
+    every_n_scans: int = Field(
+        default=60, ge=1, le=1_000_000,
+        description="read the clock on the first scan after a connect and then every this many scans",
+    )
+
+    @field_validator("date_query", "time_query")
+    @classmethod
+    def _is_query(cls, value: str) -> str:
+        if "?" not in value.split()[0]:
+            raise ValueError(f"{value!r} is not a query (its header has no '?')")
+        return value
+
+
 class InstrumentMap(DeviceMap):
     """An SCPI instrument's map. Every point is read by exactly one scan query."""
 
@@ -59,6 +79,11 @@ class InstrumentMap(DeviceMap):
         description="commands sent after the identity check, in order (no replies): *CLS, UNIT:TEMP C, ROUT:SCAN",
     )
     scan: list[ScanQuery] = Field(min_length=1, description="the queries of one scan, in order")
+    clock: ClockQueries | None = Field(
+        default=None,
+        description="read the instrument's clock to fill clock_offset_s (null: the instrument has no clock "
+        "or it is not read)",
+    )
 
     @field_validator("on_connect")
     @classmethod

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serial", default="SIM000001", help="serial number *IDN? reports")
     parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second (default 1)")
     parser.add_argument("--seed", type=int, default=None, help="random seed for repeatable noise")
+    parser.add_argument("--skew-s", type=float, default=0.0,
+                        help="set the instrument's clock this many seconds off the host's (negative: behind)")
+    parser.add_argument("--timezone", default="UTC", help="IANA zone the clock shows local time in (default UTC)")
     parser.add_argument("--json", action="store_true", help="print the endpoint as one JSON line")
     return parser
 
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return ScpiDaqSim(
             transport=args.transport, host=args.host, port=args.port,
             channels=range(101, 101 + args.channels), serial=args.serial,
-            time_scale=args.time_scale, seed=args.seed,
+            time_scale=args.time_scale, seed=args.seed, skew_s=args.skew_s, timezone=args.timezone,
         )
 
     return run_until_signalled(make_sim, lambda sim: _ready_line(sim, args.json))

@@ -8,6 +8,7 @@ the two shows up as a failing test. What it understands (short or long forms, an
     ROUTe:SCAN (@101,103)   ROUTe:SCAN?   READ?                          read the scan list
     UNIT:TEMPerature C|F|K[,(@...)]   UNIT:TEMPerature?
     SYSTem:ERRor[:NEXT]?                                                 pops the oldest error
+    SYSTem:DATE?  SYSTem:TIME?                       the clock's local date and time (SCPI-99: no zone)
 
 Several commands may share a line separated by ``;``; their replies are joined with ``;``. An unknown
 header or a bad parameter queues an error and sends no reply, as a real instrument does (so the client
@@ -20,6 +21,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 QUEUE_DEPTH = 20
 OVERLOAD = "+9.90000000E+37"
@@ -60,12 +62,21 @@ class InstrumentFaults:
 
 
 class ScpiInstrument:
-    """The command interpreter of one DAQ. ``measure(channels) -> °C`` comes from the thermal model."""
+    """The command interpreter of one DAQ. ``measure(channels) -> °C`` comes from the thermal model;
+    ``clock() -> local wall time`` (naive, as an instrument's clock shows it) from the simulator, and
+    without one SYST:DATE? and SYST:TIME? are undefined headers (an instrument with no clock)."""
 
-    def __init__(self, identity: Identity, channels: Sequence[int], measure: Callable[[list[int]], list[float]]):
+    def __init__(
+        self,
+        identity: Identity,
+        channels: Sequence[int],
+        measure: Callable[[list[int]], list[float]],
+        clock: Callable[[], datetime] | None = None,
+    ):
         self.identity = identity
         self.channels = tuple(channels)
         self.measure = measure
+        self.clock = clock
         self.faults = InstrumentFaults()
         self.errors: deque[tuple[int, str]] = deque()
         self.scan_list: list[int] = []
@@ -130,6 +141,11 @@ class ScpiInstrument:
         if header in ("SYST:ERR?", "SYST:ERR:NEXT?"):
             code, message = self.errors.popleft() if self.errors else (0, "No error")
             return f'{code:+d},"{message}"'
+        if header in ("SYST:DATE?", "SYST:TIME?") and self.clock is not None:
+            now = self.clock()
+            if header == "SYST:DATE?":
+                return f"{now.year},{now.month},{now.day}"
+            return f"{now.hour},{now.minute},{now.second + now.microsecond // 1000 / 1000:.3f}"
         if header == "MEAS:TEMP?":
             return self._read(self._measure_channels(args))
         if header == "ROUT:SCAN":

@@ -19,7 +19,12 @@ Faults (``inject(name, **params)``; ``clear(name)`` ends a condition, ``await re
 ``lid_open``        warm air for ``duration_s`` (simulated seconds, default 120): a spike
 ``ln2_empty``       the LN₂ has run out: slow warming until ``clear("ln2_empty")`` (a refill)
 ``excursion``       ``channel`` (default all) reads ``temperature_c`` for ``duration_s``
+``clock_skew``      the clock jumps to ``seconds`` off (on top of ``skew_s``) until cleared
 ==================  ==========================================================================
+
+The clock (``SYST:DATE?``, ``SYST:TIME?``) is the host's plus ``skew_s``, shown as local time in
+``timezone`` (an IANA name; ``UTC`` by default), following its daylight saving time as an instrument set
+to local time by a network time service would.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
@@ -44,7 +51,7 @@ log = structlog.get_logger(__name__)
 TRANSPORTS = ("tcp", "pty")
 FAULTS = (
     "silent", "wrong_identity", "error_queue", "garbage", "overload", "disconnect", "lid_open", "ln2_empty",
-    "excursion",
+    "excursion", "clock_skew",
 )
 _ERROR_QUEUE_FILL = 25  # more than the queue holds: the last entry becomes -350 "Queue overflow"
 
@@ -63,6 +70,8 @@ class DaqState:
     commands: int
     identity_queries: int
     connections: int
+    #: How far the instrument's clock is off the host's (``skew_s`` plus a clock_skew fault), in seconds.
+    clock_skew_s: float = 0.0
 
 
 class ScpiDaqSim(Simulator):
@@ -84,6 +93,8 @@ class ScpiDaqSim(Simulator):
         warm_tau_s: float = 12_600.0,
         seed: int | None = None,
         scenario: Sequence[Mapping[str, Any]] | None = None,
+        skew_s: float = 0.0,
+        timezone: str = "UTC",
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; valid transports: {', '.join(TRANSPORTS)}")
@@ -97,10 +108,17 @@ class ScpiDaqSim(Simulator):
             noise_c=float(noise_c),
             warm_tau_s=float(warm_tau_s),
         )
+        try:
+            self.timezone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {timezone!r} (an IANA name such as UTC or Europe/Berlin)") from None
         self.transport = transport
         self.model = DewarModel(config, random.Random(seed) if seed is not None else random.Random())
+        self._skew_s = float(skew_s)
+        self._clock_fault_s = 0.0
         self.instrument = ScpiInstrument(
-            Identity(manufacturer, model, serial, firmware), chans, lambda cs: self.model.measure(self._now(), cs)
+            Identity(manufacturer, model, serial, firmware), chans, lambda cs: self.model.measure(self._now(), cs),
+            clock=self.device_time,
         )
         self._host = host
         self._requested_port = port
@@ -209,12 +227,15 @@ class ScpiDaqSim(Simulator):
         elif fault == "excursion":
             self.model.force(now, float(params.pop("temperature_c", -140.0)), float(params.pop("duration_s", 60.0)),
                              [channel] if channel is not None else None)
+        elif fault == "clock_skew":
+            self._clock_fault_s = float(params.pop("seconds", 0.0))
         if params:
             raise ValueError(f"fault {fault!r} takes no {', '.join(sorted(params))}")
         self._log.info("fault injected", fault=fault, channel=channel)
 
     def clear(self, fault: str) -> None:
-        """End a condition: silent, wrong_identity, garbage, overload, ln2_empty (refill), error_queue."""
+        """End a condition: silent, wrong_identity, garbage, overload, ln2_empty (refill), error_queue,
+        clock_skew."""
         faults = self.instrument.faults
         if fault == "silent":
             faults.silent = False
@@ -228,6 +249,8 @@ class ScpiDaqSim(Simulator):
             self.model.refill(self._now())
         elif fault == "error_queue":
             self.instrument.errors.clear()
+        elif fault == "clock_skew":
+            self._clock_fault_s = 0.0
         elif fault == "disconnect":
             raise ValueError("a disconnect ends with `await sim.restore()`, which listens again")
         else:
@@ -236,7 +259,7 @@ class ScpiDaqSim(Simulator):
 
     async def restore(self) -> None:
         """End every instrument fault and, after a disconnect, listen again on the same port."""
-        for fault in ("silent", "wrong_identity", "garbage", "overload"):
+        for fault in ("silent", "wrong_identity", "garbage", "overload", "clock_skew"):
             self.clear(fault)
         if self._disconnected and self._tcp is not None:
             await self._tcp.start()  # the port it had
@@ -250,6 +273,7 @@ class ScpiDaqSim(Simulator):
         active = [name for name in ("silent", "wrong_identity", "garbage") if getattr(faults, name)]
         active += ["overload"] if faults.overload else []
         active += ["disconnect"] if self._disconnected else []
+        active += ["clock_skew"] if self._clock_fault_s else []
         return DaqState(
             temperatures_c=dict(self.model.temperatures_c),
             sim_time_s=self.model.sim_time,
@@ -261,7 +285,13 @@ class ScpiDaqSim(Simulator):
             commands=self.instrument.commands,
             identity_queries=self.instrument.identity_queries,
             connections=self._tcp.connections if self._tcp is not None else 0,
+            clock_skew_s=self._skew_s + self._clock_fault_s,
         )
+
+    def device_time(self) -> datetime:
+        """What the instrument's clock shows: local wall time in its zone, without the zone (as SCPI says it)."""
+        skew = timedelta(seconds=self._skew_s + self._clock_fault_s)
+        return (datetime.now(UTC) + skew).astimezone(self.timezone).replace(tzinfo=None)
 
     def _now(self) -> float:
         try:
