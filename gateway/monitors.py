@@ -2,7 +2,10 @@
 
 The particle limits are built into the pipeline; other equipment brings its own monitors through its
 adapter plugin (``plugin.monitors(equipment, device_map)``): a cold-chain excursion tracker for a
-temperature DAQ, a freezing-profile conformance check for a controlled-rate freezer. A monitor sees
+temperature DAQ, a freezing-profile conformance check for a controlled-rate freezer. One monitor is the
+core's own and every equipment gets it after its plugin's (``gateway.runtime.build_pipeline``): the
+clock-drift alarm of :mod:`gateway.clockdrift`, which judges the ``clock_offset_s`` adapters put on a
+read, unless the site's ``clock.max_offset_s`` (or the equipment's) is null. A monitor sees
 every row the pipeline is about to journal for that equipment, in order, and returns new rows —
 alarms, events — which the pipeline completes with the equipment's identity and journals right after.
 
