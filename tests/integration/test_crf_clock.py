@@ -51,7 +51,7 @@ async def test_a_freezer_clock_ahead_then_set_back_is_one_alarm_and_nothing_reor
     ahead, normal = of(records, "CRF-1", "clock_drift")
     assert (ahead.kind, ahead.value, normal.value) == (Kind.ALARM, "ahead", "normal")
     assert ahead.detail is not None and ahead.detail.endswith("s ahead of the gateway, above the 120 s limit")
-    assert ahead.clock_offset_s == pytest.approx(SKEW_S, abs=1.5)
+    assert ahead.clock_offset_s == pytest.approx(SKEW_S, abs=2.5)
 
     chamber = of(records, "CRF-1", "chamber_temperature")
     for r in chamber:
@@ -60,8 +60,8 @@ async def test_a_freezer_clock_ahead_then_set_back_is_one_alarm_and_nothing_reor
         assert r.source_time.microsecond == 0, "whole seconds, as the freezer wrote them"
     before = [r for r in chamber if r.clock_offset_s > SKEW_S / 2]  # type: ignore[operator]
     after = [r for r in chamber if r.clock_offset_s <= SKEW_S / 2]  # type: ignore[operator]
-    assert before and all(r.clock_offset_s == pytest.approx(SKEW_S, abs=1.5) for r in before)
-    assert after and all(-1.5 < r.clock_offset_s <= 0.5 for r in after)  # type: ignore[operator]
+    assert before and all(r.clock_offset_s == pytest.approx(SKEW_S, abs=2.5) for r in before)
+    assert after and all(-3.0 < r.clock_offset_s <= 0.5 for r in after)  # type: ignore[operator]
     assert before[0].seq < ahead.seq and before[-1].seq < after[0].seq < normal.seq
     assert after[0].source_time < before[-1].source_time  # type: ignore[operator]  # the freezer's times went back
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from device_sims.closed_processor import ClosedProcessorSim
 from gateway.journal import verify
-from gateway.records import Kind, ProcessRecord
+from gateway.records import Kind, ProcessRecord, utc_now
 from tests.integration.test_opcua_support import quiet_asyncua
 from tests.integration.test_visa_support import of, run_until
 
@@ -35,19 +36,28 @@ def site(tmp_path: Path, sim: ClosedProcessorSim) -> Path:
 
 
 class ClockJumps:
-    """Set the device clock 5 min ahead once the offset is known, and back once the alarm is raised."""
+    """Set the device clock 5 min ahead once the offset is known, and back once the alarm is raised and a
+    few temperatures have come in 5 min ahead. Keeps when it jumped (the gateway's clock)."""
 
     def __init__(self, sim: ClosedProcessorSim) -> None:
         self.sim = sim
         self.phase = "in step"
+        self.jumps: list[datetime] = []
 
     def __call__(self, records: list[ProcessRecord]) -> None:
         if self.phase == "in step" and len([r for r in records if r.clock_offset_s is not None]) >= 10:
             self.sim.inject("clock_skew", seconds=SKEW_S)
+            self.jumps.append(utc_now())
             self.phase = "ahead"
-        elif self.phase == "ahead" and of(records, "CP-1", "clock_drift", value="ahead"):
+        elif (self.phase == "ahead" and of(records, "CP-1", "clock_drift", value="ahead")
+              and len([r for r in of(records, "CP-1", "temperature") if (r.clock_offset_s or 0) > SKEW_S / 2]) >= 3):
             self.sim.clear("clock_skew")  # the device clock jumps back 5 min
+            self.jumps.append(utc_now())
             self.phase = "back"
+
+    def near_a_jump(self, record: ProcessRecord) -> bool:
+        """Received within half a second of a jump: its read may hold samples from both sides of it."""
+        return any(timedelta(0) <= record.gateway_time - at <= timedelta(seconds=0.5) for at in self.jumps)
 
 
 def done(records: list[ProcessRecord]) -> bool:
@@ -66,23 +76,28 @@ async def test_a_device_clock_set_ahead_and_back_is_one_alarm_and_nothing_reorde
     ahead, normal = of(records, "CP-1", "clock_drift")
     assert (ahead.kind, ahead.value, normal.value) == (Kind.ALARM, "ahead", "normal")
     assert re.fullmatch(r"device clock (29\d|300)\.\d s ahead of the gateway, above the 60 s limit", ahead.detail or "")
-    assert (normal.detail or "").startswith("device clock 0.") and "back within the 60 s limit" in (normal.detail or "")
-    assert ahead.clock_offset_s == pytest.approx(SKEW_S, abs=1.0)
+    assert re.match(r"device clock \d\.\d s (ahead of|behind) the gateway, back within the 60 s limit; it was up to 30",
+                    normal.detail or "")
+    assert ahead.clock_offset_s == pytest.approx(SKEW_S, abs=2.0)
 
     temperature = of(records, "CP-1", "temperature")
     assert temperature[0].clock_offset_s is None, "the first value of a session is not a comparison"
     temperature = temperature[1:]
     for r in temperature:
         assert r.source_time is not None and r.server_time is not None and r.clock_offset_s is not None
-        # the offset on each record is what its two times say, within the delivery delay
-        assert (r.source_time - r.gateway_time).total_seconds() == pytest.approx(r.clock_offset_s, abs=1.0)
-        # the gateway's time stays the gateway's: next to the server's host clock, not the device's
-        assert abs((r.gateway_time - r.server_time).total_seconds()) < 1.0
+        # the offset on each record is what its two times say, within the delivery delay (a read holding
+        # samples from both sides of a jump carries the offset of its least delayed one)
+        if not jumps.near_a_jump(r):
+            assert (r.source_time - r.gateway_time).total_seconds() == pytest.approx(r.clock_offset_s, abs=2.0)
+        # the gateway's time stays the gateway's: next to the server's host clock (within the delivery delay
+        # of a busy machine), not the device's 5 min away
+        assert abs((r.gateway_time - r.server_time).total_seconds()) < 5.0
     skewed = [r for r in temperature if r.clock_offset_s > SKEW_S / 2]  # type: ignore[operator]
-    assert skewed and all(r.clock_offset_s == pytest.approx(SKEW_S, abs=1.0) for r in skewed)
-    assert skewed[0].seq < ahead.seq and skewed[-1].seq < normal.seq, "the alarm follows the first read 5 min ahead"
+    assert len(skewed) >= 3 and all(r.clock_offset_s == pytest.approx(SKEW_S, abs=2.0) for r in skewed)
+    first_ahead = next(r for r in records if r.clock_offset_s is not None and r.clock_offset_s > SKEW_S / 2)
+    assert first_ahead.seq < ahead.seq and skewed[-1].seq < normal.seq, "the alarm follows the first read 5 min ahead"
     after = [r for r in temperature if r.seq > normal.seq]
-    assert after and all(abs(r.clock_offset_s) < 1.0 for r in after)  # type: ignore[arg-type]
+    assert after and all(abs(r.clock_offset_s) < 2.0 for r in after)  # type: ignore[arg-type]
 
     # the device clock went back 5 min: the journal keeps its order (seq, gateway time) and repeats nothing
     mine = of(records, "CP-1")

@@ -1,7 +1,7 @@
 """The DAQ's clock read over SCPI through the real gateway: set 5 min ahead then back (one drift alarm,
 one normal), and a clock kept in local time springing an hour ahead into daylight saving time (the offset
 does not jump, nothing is raised or reordered). The hour repeated when DST ends cannot be reached from a
-first comparison in real time; its reading is tested in tests/adapters/visa/test_visa_clock.py."""
+first comparison in real time; its reading is tested in tests/adapters/visa/test_visa_clock_replies.py."""
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ async def test_a_daq_clock_set_ahead_and_back_is_one_alarm_and_one_return(tmp_pa
     assert all(r.clock_offset_s is not None for r in probes)
     skewed = [r for r in probes if r.clock_offset_s > SKEW_S / 2]  # type: ignore[operator]
     in_step = [r for r in probes if r.clock_offset_s <= SKEW_S / 2]  # type: ignore[operator]
-    assert skewed and all(r.clock_offset_s == pytest.approx(SKEW_S, abs=0.5) for r in skewed)
-    assert all(abs(r.clock_offset_s) < 0.5 for r in in_step)  # type: ignore[arg-type]
+    assert skewed and all(r.clock_offset_s == pytest.approx(SKEW_S, abs=1.0) for r in skewed)
+    assert all(abs(r.clock_offset_s) < 1.0 for r in in_step)  # type: ignore[arg-type]
     assert skewed[0].seq < ahead.seq < normal.seq and skewed[-1].seq < normal.seq
 
 
@@ -85,7 +85,7 @@ async def test_a_local_clock_crossing_into_dst_neither_jumps_nor_alarms(tmp_path
     assert verify(tmp_path / "journal.sqlite").ok
     probes = readings(records)
     assert [r for r in probes if device_utc(r, skew) < DST_START], "readings before DST began (a slow start?)"
-    jumps = [r.clock_offset_s - skew for r in probes if abs(r.clock_offset_s - skew) > 0.5]  # type: ignore[operator]
+    jumps = [r.clock_offset_s - skew for r in probes if abs(r.clock_offset_s - skew) > 1.0]  # type: ignore[operator]
     assert jumps == [], "the offset must not jump by an hour with the local clock"
     assert not of(records, "LN2-1", "clock_drift")
     seqs = [r.seq for r in of(records, "LN2-1")]
