@@ -61,6 +61,8 @@ class MesStandIn(Simulator):
     ``token`` requires ``Authorization: Bearer <token>``; ``ssl`` serves https (give a server context, with
     ``verify_mode = CERT_REQUIRED`` for mutual TLS); ``jsonl_path`` appends every first-received record as
     one JSON line; ``verify_hashes`` checks each record's hash as an MES receiving GMP data should.
+    A ``jsonl_path`` that already holds records is the stand-in's memory: a restarted stand-in answers
+    ``duplicate`` for every record it took before, as an MES with a database would.
     """
 
     def __init__(
@@ -89,7 +91,7 @@ class MesStandIn(Simulator):
         self._faults = _Faults()
         self._unhang = asyncio.Event()
         self._up_task: asyncio.Task[None] | None = None
-        self._store: dict[tuple[str, int], dict[str, Any]] = {}
+        self._store: dict[tuple[str, int], dict[str, Any]] = self._remembered()
         #: Total record copies received in well-formed, authorised batches (first copies and duplicates).
         self.received = 0
         #: Record copies answered ``duplicate``.
@@ -98,6 +100,24 @@ class MesStandIn(Simulator):
         self.requests = 0
         #: The Idempotency-Key of every request to the records path, in arrival order.
         self.idempotency_keys: list[str] = []
+
+    def _remembered(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """The records an earlier run appended to ``jsonl_path`` (a torn last line, from a kill, is skipped)."""
+        if self._jsonl_path is None or not self._jsonl_path.exists():
+            return {}
+        data = self._jsonl_path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self._jsonl_path.open("ab") as out:  # what follows starts on a line of its own
+                out.write(b"\n")
+        store: dict[tuple[str, int], dict[str, Any]] = {}
+        for line in data.splitlines():
+            try:
+                record = orjson.loads(line)
+                store.setdefault((record["gateway_id"], record["seq"]), record)
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                text = line[:80].decode(errors="replace")
+                log.warning("mes_standin_unreadable_line", path=str(self._jsonl_path), line=text)
+        return store
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
 
 from device_sims.mes import MesStandIn
@@ -75,3 +77,20 @@ async def test_control_endpoint_rejects_and_takes_the_endpoint_down_for_a_while(
 
 async def test_a_taken_port_is_a_simulator_error() -> None:
     await assert_taken_port_refused(lambda port: MesStandIn(port=port))
+
+
+async def test_a_restarted_standin_remembers_what_its_file_holds_and_answers_duplicate(
+    tmp_path: Path, make_sink: MakeSink, make_records: MakeRecords
+) -> None:
+    records = await make_records(4)
+    received = tmp_path / "received.jsonl"
+    async with MesStandIn(jsonl_path=received) as first, connected(make_sink(first.endpoint)) as sink:
+        assert await sink.write(batch_of(records[:3])) is None
+    with received.open("ab") as torn:  # a kill mid-append leaves half a line
+        torn.write(b'{"seq": 9')
+    async with MesStandIn(jsonl_path=received) as again, connected(make_sink(again.endpoint)) as sink:
+        assert await sink.write(batch_of(records, attempt=2)) is None
+        assert (again.received, again.duplicates) == (4, 3)
+        assert again.sequences(GATEWAY_ID) == [1, 2, 3, 4]
+    taken = [line for line in received.read_bytes().splitlines() if line.endswith(b"}")]
+    assert [orjson.loads(line)["seq"] for line in taken] == [1, 2, 3, 4]  # each record once in the file
