@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: The shortest wait the event loop's selector can make (epoll counts in milliseconds).
+_TIMER_RESOLUTION_S = 0.001
+
 
 @runtime_checkable
 class Adapter(Protocol):
@@ -95,7 +98,9 @@ class PollingAdapter(ConnectedAdapter):
     """Base for request/response devices: subclasses connect, close and ``read_once``.
 
     The loop keeps a fixed rate against the monotonic clock: a slow read delays the next one but
-    never makes the loop catch up with a burst, and missed ticks are skipped, not queued.
+    never makes the loop catch up with a burst, and missed ticks are skipped, not queued. A wait
+    shorter than the selector's millisecond is a yield, so a sub-millisecond interval ("as fast as
+    the link allows") is not slowed to one read per millisecond.
     """
 
     def __init__(self, *, poll_interval_s: float, equipment_id: str = "") -> None:
@@ -139,7 +144,10 @@ class PollingAdapter(ConnectedAdapter):
             now = loop.time()
             if next_tick < now:  # fell behind: skip the missed ticks rather than burst
                 next_tick = now + self.poll_interval_s - (now - next_tick) % self.poll_interval_s
-            await asyncio.sleep(next_tick - now)
+            delay = next_tick - now
+            # The selector waits in whole milliseconds: a shorter timer would cost a whole one. Yield
+            # instead; the tick stays on the grid, so the rate still averages out to the interval.
+            await asyncio.sleep(delay if delay >= _TIMER_RESOLUTION_S else 0)
 
 
 class SharedResources:
