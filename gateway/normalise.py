@@ -8,10 +8,12 @@ Bad_ConfigurationError under ``unmapped.<point>``. What the device said always r
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.points import DeviceMap, PointSpec
-from gateway.records import Kind, Quality, RawReading
+from gateway.records import Kind, Quality, RawReading, ReadingBatch
 
 
 @dataclass(slots=True)
@@ -81,6 +83,56 @@ def normalise_readings(readings: list[RawReading], device_map: DeviceMap) -> lis
 def normalise_batch(readings: list[RawReading], device_map: DeviceMap) -> dict[str, Normalised]:
     """The latest reading of each point of one device read, by point name (for derived values)."""
     return {n.reading.point: n for n in normalise_readings(readings, device_map)}
+
+
+#: The exact types a record's value may have; anything else (a subclass, a numpy number) is left to
+#: full validation, which decides.
+_PLAIN_VALUES = frozenset({bool, int, float, str, type(None)})
+_PLAIN_TEXT = frozenset({str, type(None)})
+
+
+def plain_read(items: Sequence[Normalised], batch: ReadingBatch) -> bool:
+    """Whether every device-given value of one read has the exact type the record contract takes.
+
+    Then the records built from it need no per-record validation (see ``trusted_draft``): the
+    check is one pass over the read; any other value sends the whole read through full validation.
+    """
+    if (
+        type(batch.lot_id) not in _PLAIN_TEXT
+        or type(batch.process_step) not in _PLAIN_TEXT
+        or (batch.clock_offset_s is not None and type(batch.clock_offset_s) is not float)
+    ):
+        return False
+    # The readings of one read share their times: each moment is checked when it first appears.
+    gateway_time = source_time = server_time = None
+    for item in items:
+        r = item.reading
+        if (
+            type(item.value) not in _PLAIN_VALUES
+            or type(item.quality) is not Quality
+            or type(r.source) is not str
+            or type(item.detail) not in _PLAIN_TEXT
+            or type(r.result_key) not in _PLAIN_TEXT
+            or type(r.corrects) not in _PLAIN_TEXT
+        ):
+            return False
+        if r.gateway_time is not gateway_time:
+            if not _aware(r.gateway_time):
+                return False
+            gateway_time = r.gateway_time
+        if r.source_time is not source_time:
+            if r.source_time is not None and not _aware(r.source_time):
+                return False
+            source_time = r.source_time
+        if r.server_time is not server_time:
+            if r.server_time is not None and not _aware(r.server_time):
+                return False
+            server_time = r.server_time
+    return True
+
+
+def _aware(moment: object) -> bool:
+    return type(moment) is datetime and moment.utcoffset() is not None
 
 
 def kind_of(item: Normalised) -> Kind:

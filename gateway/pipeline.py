@@ -16,16 +16,24 @@ from gateway.config import EquipmentConfig
 from gateway.identity.attribution import Attribution
 from gateway.limits import ALARM_VALUES, LimitMonitor, ParticleLimits
 from gateway.monitors import RecordMonitor
-from gateway.normalise import Normalised, kind_of, normalise_readings
+from gateway.normalise import Normalised, normalise_readings, plain_read
 from gateway.particles import UNIT as CONCENTRATION_UNIT
 from gateway.particles import concentration_parameter, concentrations
 from gateway.points import DeviceMap
-from gateway.records import Kind, Quality, ReadingBatch, RecordDraft, utc_now
+from gateway.records import DRAFT_FIELDS, Kind, Quality, ReadingBatch, RecordDraft, trusted_draft, utc_now
 
 #: A draft and the raw wire bytes it came from; the journal commits both.
 Entry = tuple[RecordDraft, bytes | None]
 
 _DRAFTS = TypeAdapter(list[RecordDraft])
+
+
+def _drafts(rows: list[dict[str, Any]], trusted: range) -> list[RecordDraft]:
+    """The rows as drafts: those in ``trusted`` built directly, the others validated in full (one call)."""
+    if len(trusted) == len(rows):
+        return [trusted_draft(row) for row in rows]
+    validated = iter(_DRAFTS.validate_python([row for i, row in enumerate(rows) if i not in trusted]))
+    return [trusted_draft(row) if i in trusted else next(validated) for i, row in enumerate(rows)]
 
 
 class EquipmentPipeline:
@@ -46,12 +54,19 @@ class EquipmentPipeline:
         self.monitors = list(monitors)
         #: The chain of identity: which lot each record belongs to (None: the device's own context only).
         self.attribution = attribution
-        self._base: dict[str, Any] = {
+        base = {
             "equipment_id": equipment.id,
             "equipment_class": equipment.equipment_class,
             "isa95": equipment.isa95,
             "config_hash": config_hash,
         }
+        # Validated once here, so the records of every read can take these values as they are.
+        probe = RecordDraft.model_validate(
+            {**base, "parameter": "-", "source": "-", "kind": Kind.EVENT, "value": None,
+             "quality": Quality.GOOD, "gateway_time": utc_now()}
+        )
+        self._base: dict[str, Any] = {name: getattr(probe, name) for name in base}
+        self._template = {**DRAFT_FIELDS, **self._base}  # every field: a row of a read starts as a copy
         self._sources: dict[str, str] = {}
 
     @property
@@ -72,8 +87,9 @@ class EquipmentPipeline:
             rows.append(self._event("device_event", name, detail, gateway_time or utc_now(), None))
             raws.append(None)
         normalised = normalise_readings(batch.readings, self.device_map)
+        first = len(rows)  # from here to `last`: rows built by this code from checked values
         for item in normalised:
-            if item.journalled:
+            if item.spec is None or item.spec.parameter is not None:  # item.journalled, inlined
                 rows.append(self._row(item))
                 raws.append(item.reading.raw)
         values = {n.reading.point: n for n in normalised}  # the latest of each point feeds derivations
@@ -90,6 +106,7 @@ class EquipmentPipeline:
                     rows.append(self._derived(ch, alarm.concentration.parameter, ALARM_VALUES[alarm.level],
                                               Quality.GOOD, alarm.detail, kind=Kind.ALARM, unit=None))
                     raws.append(None)
+        last = len(rows) if plain_read(normalised, batch) else first
         if batch.clock_offset_s is not None:  # the device clock as last compared, on every record of the read
             for row in rows:
                 row["clock_offset_s"] = batch.clock_offset_s
@@ -100,7 +117,7 @@ class EquipmentPipeline:
         for exception in self._attribute(rows, batch.lot_id, batch.process_step):
             rows.append(exception)
             raws.append(None)
-        return list(zip(_DRAFTS.validate_python(rows), raws, strict=True))
+        return list(zip(_drafts(rows, range(first, last)), raws, strict=True))
 
     def _attribute(self, rows: list[dict[str, Any]], lot_id: str | None, step: str | None) -> list[dict[str, Any]]:
         """Lot context on every row (the binding at its moment, or the device's); exception rows to add."""
@@ -149,9 +166,10 @@ class EquipmentPipeline:
 
     def _row(self, item: Normalised) -> dict[str, Any]:
         """A record of a point, as normalised, with the device result it is a version of when the adapter says."""
+        spec = item.spec
         row = self._derived(
             item, item.parameter, item.value, item.quality, item.detail,
-            kind=kind_of(item), unit=item.spec.unit if item.spec else None,
+            kind=Kind.MEASUREMENT if spec is None else spec.kind, unit=None if spec is None else spec.unit,
         )
         reading = item.reading
         if reading.result_key is not None or reading.corrects is not None:
@@ -172,19 +190,18 @@ class EquipmentPipeline:
         """A record computed from a point's reading: it keeps that reading's source and times."""
         reading = item.reading
         self._sources[parameter] = reading.source
-        return {
-            **self._base,
-            "parameter": parameter,
-            "source": reading.source,
-            "kind": kind,
-            "value": value,
-            "unit": unit,
-            "quality": quality,
-            "source_time": reading.source_time,
-            "server_time": reading.server_time,
-            "gateway_time": reading.gateway_time,
-            "detail": detail,
-        }
+        row = self._template.copy()
+        row["parameter"] = parameter
+        row["source"] = reading.source
+        row["kind"] = kind
+        row["value"] = value
+        row["unit"] = unit
+        row["quality"] = quality
+        row["source_time"] = reading.source_time
+        row["server_time"] = reading.server_time
+        row["gateway_time"] = reading.gateway_time
+        row["detail"] = detail
+        return row
 
     def _event(
         self, parameter: str, value: str, detail: str | None, at: datetime, quality: Quality | None = None
