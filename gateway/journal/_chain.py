@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,7 @@ GENESIS_HASH = "0" * 64
 RAW_DIGEST_KEY = "raw_sha256"
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
+_sha256 = hashlib.sha256
 
 
 def raw_digest(raw: bytes | None) -> str | None:
@@ -63,34 +65,62 @@ def raw_digest(raw: bytes | None) -> str | None:
 def draft_body(draft: RecordDraft, raw: bytes | None) -> dict[str, Any]:
     """A draft's fields as the dict the writer completes with ``gateway_id``, ``seq``, ``prev_hash``.
 
-    Runs in the appender, before the record is queued, so a draft the journal cannot store
-    exactly fails its own caller with ValueError instead of the transaction it would have shared.
-    The draft was validated when it was built; this only copies its fields (a pydantic model keeps
-    them in ``__dict__``), which costs a tenth of a ``model_dump``.
+    The one-record form of :func:`draft_bodies`.
     """
+    return draft_bodies([(draft, raw)])[0][0]
+
+
+def draft_bodies(items: Sequence[tuple[RecordDraft, bytes | None]]) -> list[tuple[dict[str, Any], bytes | None]]:
+    """The bodies of one append's drafts (see :func:`draft_body`), each with its raw bytes.
+
+    Runs in the appender, before the records are queued, so a draft the journal cannot store
+    exactly fails its own caller with ValueError instead of the transaction it would have shared.
+    The drafts were validated when they were built; this only copies their fields (a pydantic
+    model keeps them in ``__dict__``), which costs a tenth of a ``model_dump``. The readings of one
+    device read share their timestamps and equipment, so each moment's offset is checked once and
+    ``isa95`` is handed to the encoder as the plain dict it encodes to.
+    """
+    out: list[tuple[dict[str, Any], bytes | None]] = []
+    checked: set[int] = set()  # ids of the moments already checked, alive as long as their drafts
+    for draft, raw in items:
+        if type(draft) is not RecordDraft:
+            _refuse_kind(draft)
+        body = draft.__dict__.copy()
+        for name in ("value", "clock_offset_s"):
+            number = body[name]
+            if type(number) is float and not math.isfinite(number):
+                raise ValueError(
+                    f"{draft.equipment_id} {draft.parameter}: {name} is {number}, which JSON cannot hold; "
+                    "journal it as None with a Bad quality and say why in detail"
+                )
+        for name in ("gateway_time", "source_time", "server_time"):
+            moment = body[name]
+            if moment is None or id(moment) in checked:
+                continue
+            offset = moment.utcoffset()
+            if offset is not None and (offset.seconds % 60 or offset.microseconds):
+                raise ValueError(
+                    f"{draft.equipment_id} {draft.parameter}: {name} has UTC offset {offset}, not whole minutes; "
+                    "RFC 3339 cannot hold it: convert it to UTC first"
+                )
+            checked.add(id(moment))
+        place = body["isa95"]
+        if isinstance(place, BaseModel):
+            body["isa95"] = place.__dict__
+        for name in OMITTED_WHEN_NULL:
+            if body.get(name, 0) is None:
+                del body[name]
+        body[RAW_DIGEST_KEY] = None if raw is None else _sha256(raw).hexdigest()
+        out.append((body, raw))
+    return out
+
+
+def _refuse_kind(draft: object) -> None:
+    """A committed record or anything but a draft cannot be appended (a draft subclass can)."""
     if isinstance(draft, ProcessRecord):
         raise ValueError(f"seq {draft.seq} is already committed: append takes RecordDrafts")
     if not isinstance(draft, RecordDraft):
         raise TypeError(f"append takes (RecordDraft, bytes | None) pairs, not {type(draft).__name__}")
-    for name in ("value", "clock_offset_s"):
-        number = getattr(draft, name)
-        if type(number) is float and not math.isfinite(number):
-            raise ValueError(
-                f"{draft.equipment_id} {draft.parameter}: {name} is {number}, which JSON cannot hold; "
-                "journal it as None with a Bad quality and say why in detail"
-            )
-    for name in ("gateway_time", "source_time", "server_time"):
-        moment = getattr(draft, name)
-        offset = None if moment is None else moment.utcoffset()
-        if offset is not None and (offset.seconds % 60 or offset.microseconds):
-            raise ValueError(
-                f"{draft.equipment_id} {draft.parameter}: {name} has UTC offset {offset}, not whole minutes; "
-                "RFC 3339 cannot hold it: convert it to UTC first"
-            )
-    body = draft.__dict__.copy()
-    _omit_nulls(body)
-    body[RAW_DIGEST_KEY] = raw_digest(raw)
-    return body
 
 
 def _omit_nulls(body: dict[str, Any]) -> None:

@@ -151,16 +151,17 @@ class WriterStore:
         """
         seq, prev = head[0] + 1, head[1]
         moment, moment_text = None, ""  # the readings of one device read share their gateway_time
+        gateway_id, encode, digest = self._gateway_id, encode_payload, payload_hash
         for entry in entries:
             start, first_seq, first_prev = len(rows), seq, prev
             hashes: list[str] = []
             try:
                 for body, raw in entry:
-                    body["gateway_id"] = self._gateway_id
+                    body["gateway_id"] = gateway_id
                     body["seq"] = seq
                     body["prev_hash"] = prev
-                    payload = encode_payload(body)
-                    prev = payload_hash(payload)
+                    payload = encode(body)
+                    prev = digest(payload)
                     if body["gateway_time"] is not moment:
                         moment = body["gateway_time"]
                         moment_text = json_time(moment)

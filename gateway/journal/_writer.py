@@ -33,7 +33,7 @@ import structlog
 
 from gateway.errors import JournalError
 from gateway.journal._audit import AuditEntry
-from gateway.journal._chain import draft_body
+from gateway.journal._chain import draft_bodies
 from gateway.journal._committed import Committed, JournalStats
 from gateway.journal._reader import JournalReader
 from gateway.journal._schema import Synchronous
@@ -210,12 +210,9 @@ class Journal:
         when the journal is not open or the transaction failed (then none of the items took a seq).
         """
         self._check_open()
-        drafts: list[RecordDraft] = []
-        prepared: list[Prepared] = []
-        for draft, raw in items:
-            data = _as_bytes(raw)
-            prepared.append((draft_body(draft, data), data))
-            drafts.append(draft)
+        pairs = [(draft, _as_bytes(raw)) for draft, raw in items]
+        prepared: list[Prepared] = draft_bodies(pairs)
+        drafts = [draft for draft, _ in pairs]
         if not drafts:
             return Committed(self._gateway_id, (), self._head[0] + 1, self._head[1], ())
         pending = _Pending(drafts, prepared, asyncio.get_running_loop().create_future(), tuple(audit))
