@@ -24,7 +24,9 @@ Faults (``inject(name, **params)``; ``clear(name)`` ends a condition, ``await re
 
 The clock (``SYST:DATE?``, ``SYST:TIME?``) is the host's plus ``skew_s``, shown as local time in
 ``timezone`` (an IANA name; ``UTC`` by default), following its daylight saving time as an instrument set
-to local time by a network time service would.
+to local time by a network time service would. ``clock_start`` (an ISO 8601 instant with its offset) sets
+it to show that instant when the simulator is built and run on from there: a fixed date in a site file,
+e.g. seconds before a DST change, whatever day the file is run.
 """
 
 from __future__ import annotations
@@ -74,6 +76,19 @@ class DaqState:
     clock_skew_s: float = 0.0
 
 
+def _seconds_to(clock_start: str | datetime | None) -> float:
+    """How far ``clock_start`` is from now (0 without one); a ValueError when it is no instant with an offset."""
+    if clock_start is None:
+        return 0.0
+    try:
+        start = clock_start if isinstance(clock_start, datetime) else datetime.fromisoformat(str(clock_start))
+    except ValueError:
+        raise ValueError(f"clock_start {clock_start!r} is not an ISO 8601 date and time") from None
+    if start.tzinfo is None:
+        raise ValueError(f"clock_start {clock_start!r} needs its UTC offset (e.g. 2025-03-30T00:59:55Z)")
+    return (start - datetime.now(UTC)).total_seconds()
+
+
 class ScpiDaqSim(Simulator):
     """One simulated DAQ behind one endpoint. See the module docstring for faults."""
 
@@ -95,6 +110,7 @@ class ScpiDaqSim(Simulator):
         scenario: Sequence[Mapping[str, Any]] | None = None,
         skew_s: float = 0.0,
         timezone: str = "UTC",
+        clock_start: str | datetime | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; valid transports: {', '.join(TRANSPORTS)}")
@@ -114,7 +130,7 @@ class ScpiDaqSim(Simulator):
             raise ValueError(f"unknown time zone {timezone!r} (an IANA name such as UTC or Europe/Berlin)") from None
         self.transport = transport
         self.model = DewarModel(config, random.Random(seed) if seed is not None else random.Random())
-        self._skew_s = float(skew_s)
+        self._skew_s = float(skew_s) + _seconds_to(clock_start)
         self._clock_fault_s = 0.0
         self.instrument = ScpiInstrument(
             Identity(manufacturer, model, serial, firmware), chans, lambda cs: self.model.measure(self._now(), cs),
