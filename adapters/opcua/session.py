@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +33,11 @@ from gateway.errors import CommunicationError, DeviceReportedError
 T = TypeVar("T")
 #: What asyncua raises when a call fails: a Bad status, a closed or refused socket, a timeout.
 LIBRARY_ERRORS: tuple[type[BaseException], ...] = (ua.UaError, OSError)
+
+#: What a server answers at ActivateSession when it does not accept who the gateway says it is.
+_LOGIN_REFUSED = frozenset({
+    ua.StatusCodes.BadIdentityTokenRejected, ua.StatusCodes.BadIdentityTokenInvalid, ua.StatusCodes.BadUserAccessDenied,
+})
 
 _LIMITS = {
     "translate": ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIds,
@@ -79,6 +85,19 @@ def thumbprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def out_of_validity(der: bytes, now: datetime) -> str | None:
+    """Why a certificate is not valid at ``now`` ("expired on ...", "not valid before ..."), else None."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None  # not ours to judge: the security layer refuses what it cannot parse
+    if now > cert.not_valid_after_utc:
+        return f"expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"
+    if now < cert.not_valid_before_utc:
+        return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC"
+    return None
+
+
 class Session:
     """The adapter's link to one server. ``open`` once, ``close`` any number of times."""
 
@@ -115,7 +134,18 @@ class Session:
         client.connection_lost_callback = self._on_lost
         self.client = client
         await self._secure(client)
-        await self.call("connect", lambda: client.connect(auto_reconnect=False))
+        try:
+            await self.call("connect", lambda: client.connect(auto_reconnect=False))
+        except CommunicationError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ua.UaStatusCodeError) and cause.code in _LOGIN_REFUSED:
+                who = "the anonymous login" if self.eq.security.username is None else \
+                    f"user {self.eq.security.username!r}"
+                hint = "it wants a user: set username and password_env or password_file" \
+                    if self.eq.security.username is None else "check the user name and its password"
+                raise SetupError(f"the server refused {who} ({status_name(cause.code)}): {hint}",
+                                 equipment_id=self.eq.id, address=self.eq.endpoint) from exc
+            raise
         self._connected = True
         self.log.info("opcua session open", security=self.eq.security.policy)
         try:
@@ -151,6 +181,7 @@ class Session:
             client.set_password(self._password())
         if sec.policy == "None":
             return
+        own = self._own_certificate()
         mode = ua.MessageSecurityMode.SignAndEncrypt if sec.mode == "SignAndEncrypt" else ua.MessageSecurityMode.Sign
         endpoints = await self.call("listing endpoints", client.connect_and_get_server_endpoints)
         try:
@@ -175,8 +206,15 @@ class Session:
                 "TRUSTING AN UNVERIFIED SERVER CERTIFICATE (trust_on_first_use); pin it in trusted_server_certificates",
                 thumbprint=f"sha256:{print_}",
             )
+        invalid = out_of_validity(server_der, datetime.now(UTC))
+        if invalid is not None:  # pinned or not, a certificate past its validity vouches for nothing now
+            raise SetupError(
+                f"server certificate sha256:{print_} {invalid}: refusing to connect",
+                equipment_id=self.eq.id,
+                address=self.eq.endpoint,
+            )
         try:
-            uri = application_uri(certificate_der(sec.client_certificate))  # type: ignore[arg-type]
+            uri = application_uri(own)
             if uri is not None:  # the session must present the URI its certificate names
                 client.application_uri = uri
             await client.set_security(
@@ -190,6 +228,24 @@ class Session:
             raise SetupError(
                 f"cannot use the client certificate or key: {exc}", equipment_id=self.eq.id, address=self.eq.endpoint
             ) from exc
+
+    def _own_certificate(self) -> bytes:
+        """The gateway's client certificate (DER); SetupError when it cannot be read or is out of its validity
+        (a server would refuse it with BadCertificateTimeInvalid: this names the file to renew)."""
+        path = self.eq.security.client_certificate
+        assert path is not None
+        try:
+            der = certificate_der(path)
+        except (OSError, ValueError) as exc:
+            raise SetupError(
+                f"cannot use the client certificate or key: {exc}", equipment_id=self.eq.id, address=self.eq.endpoint
+            ) from exc
+        invalid = out_of_validity(der, datetime.now(UTC))
+        if invalid is not None:
+            raise SetupError(
+                f"client certificate {path} {invalid}: renew it", equipment_id=self.eq.id, address=self.eq.endpoint
+            )
+        return der
 
     def _password(self) -> str:
         sec = self.eq.security

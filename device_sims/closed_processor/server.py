@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import structlog
 from asyncua import Server, ua
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.errors import SimulatorError
@@ -73,15 +74,33 @@ def _prepare_cert_dir(cert_dir: Path, regenerate: bool) -> tuple[Path, Path]:
     return cert, key
 
 
-class OpcServer:
-    """Start and stop one asyncua server; `port` is the bound port (ask for it again on the next start)."""
+class Users:
+    """asyncua's user manager for a server with accounts: a user name with its password, nobody else."""
 
-    def __init__(self, host: str, port: int, security: str) -> None:
+    def __init__(self, accounts: Mapping[str, str]) -> None:
+        self._accounts = dict(accounts)
+
+    def get_user(self, iserver: object, username: str | None = None, password: str | None = None,
+                 certificate: object = None) -> User | None:
+        if username is not None and self._accounts.get(username) == password:
+            return User(role=UserRole.User, name=username)
+        return None  # asyncua answers BadUserAccessDenied
+
+
+class OpcServer:
+    """Start and stop one asyncua server; `port` is the bound port (ask for it again on the next start).
+
+    With `users` (name -> password) the server takes only UserName tokens: an anonymous session is
+    refused at ActivateSession (BadIdentityTokenRejected), a wrong password too (BadUserAccessDenied).
+    """
+
+    def __init__(self, host: str, port: int, security: str, users: Mapping[str, str] | None = None) -> None:
         if security not in SECURITY_MODES:
             raise ValueError(f"unknown security {security!r}; valid: {', '.join(SECURITY_MODES)}")
         self._host = host
         self._port = port
         self._security = security
+        self._users = dict(users) if users else None
         self.server: Server | None = None
         self.namespace_index: int | None = None
 
@@ -98,9 +117,11 @@ class OpcServer:
         if self._security != "none" and cert_dir is None:
             raise ValueError("a secure endpoint needs a cert_dir")
         quiet_asyncua()
-        server = Server()
+        server = Server(user_manager=Users(self._users)) if self._users else Server()
         await server.init()
         try:
+            if self._users:
+                server.set_identity_tokens([ua.UserNameIdentityToken])
             server.set_endpoint(f"opc.tcp://{self._host}:{self._port}{ENDPOINT_PATH}")
             server.set_server_name("cgt-gateway closed-processor simulator")
             await server.set_application_uri(APPLICATION_URI)

@@ -77,6 +77,7 @@ class ClosedProcessorSim(Simulator):
         *,
         operator_action_steps: Sequence[str] = (),
         run_on_start: Mapping[str, str] | None = None,
+        users: Mapping[str, str] | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
@@ -95,7 +96,7 @@ class ClosedProcessorSim(Simulator):
         rng = random.Random(seed) if seed is not None else random.Random()
         self.model = ProcessModel(rng, operator_action_steps=operator_action_steps)
         self._faults = LinkFaults()
-        self._opc = OpcServer(host, port, security)
+        self._opc = OpcServer(host, port, security, users)
         self._aspace: AddressSpace | None = None
         self._absent: set[str] = set()
         self._lock = asyncio.Lock()
