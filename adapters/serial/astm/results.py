@@ -8,6 +8,7 @@ an R record carries its result key, and a correction (R.9 = C) the version it re
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -18,6 +19,8 @@ from adapters.serial.astm.profile import AstmPoint, AstmProfile, Selector
 from adapters.serial.astm.versions import ResultVersions, Seen, result_key
 from gateway.records import Quality, RawReading, ReadingBatch
 
+#: A decimal number: optional sign, digits with an optional point, optional exponent; ASCII digits only.
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 _TIME_FORMATS = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M", 8: "%Y%m%d"}
 #: L.3 termination codes (E1394 §12).
 TERMINATION = {
@@ -205,10 +208,9 @@ def _reading(
     value: str | float | None = text
     quality, detail = Quality.GOOD, None
     if point.type == "number":
-        try:
-            value = float(text)
-        except ValueError:
-            value, quality, detail = None, Quality.BAD_DECODING_ERROR, f"{where} {text!r} is not a number"
+        value = _number(text)
+        if value is None:
+            quality, detail = Quality.BAD_DECODING_ERROR, f"{where} {text!r} is not a number"
     elif point.type == "datetime":
         try:
             value = parse_device_time(text, ctx.tz).isoformat()
@@ -223,6 +225,19 @@ def _reading(
         else:
             value = mapped
     return RawReading(ctx.equipment_id, name, source, value, now, quality, source_time, raw, detail)
+
+
+def _number(text: str) -> float | None:
+    """A decimal as E1394 writes one (sign, digits, point, exponent; spaces around it allowed), else None.
+
+    Python's ``float`` would also take ``1_054.3``, ``nan``, ``inf`` and non-ASCII digits: text that is
+    not a decimal is never read as one.
+    """
+    stripped = text.strip(" ")
+    if not _DECIMAL.fullmatch(stripped):
+        return None
+    value = float(stripped)
+    return value if math.isfinite(value) else None
 
 
 def _built_in(

@@ -88,6 +88,24 @@ def test_an_unknown_status_and_a_bad_number_are_kept_and_flagged() -> None:
     assert "'5x.3' is not a number" in (got["time_to_detection"].detail or "")
 
 
+@pytest.mark.parametrize("text", ["1_054.3", "nan", "inf", "-Infinity", "1e999", "٥٤.٣", "54.3h"])
+def test_text_that_is_not_a_decimal_is_never_read_as_a_number(text: str) -> None:
+    """Found by the fuzzer: Python's float() took '1_054.3' (and nan, inf, non-ASCII digits) as a Good value."""
+    texts = swap(records_of(BACTALERT_POSITIVE), b"|54.3|", f"|{text}|".encode())
+    asm = Assembler(encoding="utf-8")
+    out = [asm.add(t, (t,)) for t in texts]
+    assert isinstance(out[-1], Message)
+    ttd = next(r for r in message_batch(out[-1], PROFILE, ctx(), NOW).readings if r.point == "time_to_detection")
+    assert ttd.value is None and ttd.quality is Quality.BAD_DECODING_ERROR
+    assert f"{text!r} is not a number" in (ttd.detail or "")
+
+
+@pytest.mark.parametrize(("text", "value"), [("54.3", 54.3), (" 54.3 ", 54.3), ("+5.43E1", 54.3), (".5", 0.5)])
+def test_a_decimal_is_read_as_written(text: str, value: float) -> None:
+    texts = swap(records_of(BACTALERT_POSITIVE), b"|54.3|", f"|{text}|".encode())
+    assert values(texts)["time_to_detection"] == value
+
+
 def test_the_lot_a_result_names_goes_on_its_batch_for_the_core_to_check() -> None:
     batch = message_batch(message(records_of(BACTALERT_POSITIVE)), PROFILE, ctx(), NOW)
     assert batch.lot_id == "CT-2025-0042-FP"
