@@ -4,6 +4,7 @@ How each is judged is in :mod:`gateway.qualify.oq.criteria`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -58,8 +59,20 @@ class InOrder(Strict):
 
 
 class Repeats(CountedRecords):
-    """Records matching the filter that repeat an earlier matching record: same parameter, value and raw
-    bytes (``raw_sha256``), i.e. the same thing the device said, received again and journalled again."""
+    """Records matching the filter that repeat an earlier matching record: same parameter, result_key,
+    value and raw bytes (``raw_sha256``), i.e. the same thing the device said, received again and journalled
+    again."""
+
+
+class Corrections(CountedRecords):
+    """Corrections among the records matching the filter (records carrying ``corrects``), each judged
+    against the journal before it: it must name, by ``raw_sha256``, an earlier record of the same
+    result_key and parameter. ``count``/``min_count`` is how many such links change the value (the
+    corrected result; items a correction repeats unchanged link too and are shown apart); ``unknown`` is
+    how many say ``corrects: unknown`` (an original this gateway never received). A link to a hash no
+    earlier record of that key has fails the criterion, whatever the counts."""
+
+    unknown: int = Field(default=0, ge=0)
 
 
 class FileCount(Strict):
@@ -113,6 +126,41 @@ class Clock(Strict):
     offset_min_s: float
     offset_max_s: float
     min_count: int = Field(default=1, ge=1)
+    #: The device clock was set back on purpose (a skew cleared): its times may go backwards in seq order,
+    #: but no device sample (parameter, device time, value) may be journalled twice, and the receive time
+    #: still never goes back.
+    allow_device_time_back: bool = False
+
+
+class ClockOffset(Strict):
+    """The device clock's offset as the gateway compared it (each record's ``clock_offset_s``, the device
+    clock minus the gateway's) on one device's records in a window of the journal: after the first record
+    matching ``after`` and before the first matching ``before`` after that (each bound optional)."""
+
+    equipment: str
+    parameter: str | None = None
+    after: RecordFilter | None = None
+    before: RecordFilter | None = None
+    #: At least ``min_count`` records of the window carry an offset within ``min_s``..``max_s``.
+    min_s: float | None = None
+    max_s: float | None = None
+    min_count: int = Field(default=1, ge=1)
+    #: No two offsets of the window further apart than this: the device clock, read in UTC, keeps pace
+    #: with the gateway's (a local clock read without its zone's DST rules jumps by an hour).
+    max_spread_s: float | None = Field(default=None, ge=0)
+    #: Comparisons on both sides of this instant of device time: each change of the offset along the
+    #: records is a comparison, at device time = the receive time of its first record + the offset.
+    spans: datetime | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ClockOffset:
+        if (self.min_s is None) != (self.max_s is None):
+            raise ValueError("give both min_s and max_s, or neither")
+        if self.min_s is None and self.max_spread_s is None:
+            raise ValueError("give min_s and max_s, or max_spread_s")
+        if self.spans is not None and self.spans.tzinfo is None:
+            raise ValueError("spans needs its UTC offset (e.g. 2025-03-30T01:00:00Z)")
+        return self
 
 
 class SampleSpacing(Strict):
@@ -194,6 +242,8 @@ class Criterion(Strict):
     export_traceable: ExportTraceable | None = None
     json_value: JsonValue | None = None
     clock: Clock | None = None
+    clock_offset: ClockOffset | None = None
+    corrections: Corrections | None = None
     sample_spacing: SampleSpacing | None = None
     sim_count: SimCount | None = None
     values_in_order: ValuesInOrder | None = None
@@ -208,11 +258,12 @@ class Criterion(Strict):
         fields = [self.records, self.mes_received_exactly, self.verify, self.audit, self.no_records, self.threshold,
                   self.min_committed, self.refused, self.in_order, self.sim_state, self.none_between, self.repeats,
                   self.files, self.restored_from, self.export_traceable, self.json_value, self.clock,
-                  self.sample_spacing, self.sim_count, self.values_in_order, self.mes_identical, self.latency,
-                  self.resources]
+                  self.clock_offset, self.corrections, self.sample_spacing, self.sim_count, self.values_in_order,
+                  self.mes_identical, self.latency, self.resources]
         if sum(x is not None for x in fields) + self.no_gaps != 1:
             raise ValueError("a criterion checks exactly one thing: records, no_gaps, mes_received_exactly, verify,"
                              " audit, no_records, threshold, min_committed, refused, in_order, none_between,"
                              " sim_state, repeats, files, restored_from, export_traceable, json_value, clock,"
-                             " sample_spacing, sim_count, values_in_order, mes_identical, latency or resources")
+                             " clock_offset, corrections, sample_spacing, sim_count, values_in_order, mes_identical,"
+                             " latency or resources")
         return self

@@ -13,6 +13,8 @@ from gateway.qualify.oq.acceptance import Criterion
 from gateway.qualify.oq.file_checks import export_traceable, files, json_value, restored_from
 from gateway.qualify.oq.record_checks import (
     clock,
+    clock_offset,
+    corrections,
     in_order,
     none_between,
     repeats,
@@ -88,6 +90,10 @@ def evaluate(criterion: Criterion, rig: Rig, records: list[dict[str, Any]], audi
         return json_value(criterion, rig.work_dir)
     if criterion.clock is not None:
         return clock(criterion, records)
+    if criterion.clock_offset is not None:
+        return clock_offset(criterion, records)
+    if criterion.corrections is not None:
+        return corrections(criterion, records)
     if criterion.sample_spacing is not None:
         return sample_spacing(criterion, records)
     if criterion.sim_count is not None:

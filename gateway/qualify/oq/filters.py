@@ -29,6 +29,15 @@ class RecordFilter(Strict):
     detail: str | None = None
     #: True: the record keeps the raw bytes it came from (False: it keeps none).
     raw: bool | None = None
+    #: The device result the record is a version of (an ASTM result's ``equipment/specimen/bottle/test``).
+    result_key: str | None = None
+    #: True: a correction (it carries ``corrects``); False: not one (an original or a repeat).
+    correction: bool | None = None
+    #: The ``corrects`` link exactly: a raw_sha256, or ``unknown`` for an original this gateway never saw.
+    corrects: str | None = None
+    #: The record's ``clock_offset_s`` at least / at most this (a record without one matches neither).
+    clock_offset_min_s: float | None = None
+    clock_offset_max_s: float | None = None
 
     def matches(self, record: dict[str, Any]) -> bool:
         if self.equipment is not None and record.get("equipment_id") != self.equipment:
@@ -47,12 +56,28 @@ class RecordFilter(Strict):
             return False
         if self.raw is not None and bool(record.get("raw_bytes")) != self.raw:
             return False
+        if self.result_key is not None and record.get("result_key") != self.result_key:
+            return False
+        if self.correction is not None and (record.get("corrects") is not None) != self.correction:
+            return False
+        if self.corrects is not None and record.get("corrects") != self.corrects:
+            return False
+        if not self._offset_within(record.get("clock_offset_s")):
+            return False
         if self.quality is not None:
             quality = str(record.get("quality", ""))
             if "_" in self.quality or self.quality not in ("Good", "Uncertain", "Bad"):
                 return quality == self.quality
             return quality.split("_", 1)[0] == self.quality
         return True
+
+    def _offset_within(self, offset: Any) -> bool:
+        if self.clock_offset_min_s is None and self.clock_offset_max_s is None:
+            return True
+        if not isinstance(offset, int | float):
+            return False
+        return ((self.clock_offset_min_s is None or offset >= self.clock_offset_min_s)
+                and (self.clock_offset_max_s is None or offset <= self.clock_offset_max_s))
 
 
 class CountedRecords(RecordFilter):
