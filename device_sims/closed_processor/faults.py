@@ -1,7 +1,7 @@
 """The faults a closed-processor simulator can play, and their parameters with defaults.
 
 Process faults (temperature excursion, door, pressure) act on the model; link and address-space faults
-(restart, stall, bad status, deleted node, clock skew, new certificate) act on the server and are kept in
+(restart, stall, freeze, bad status, deleted node, clock skew, new certificate) act on the server and are kept in
 `LinkFaults`, which the publishing loop reconciles with the address space on every tick.
 """
 
@@ -20,6 +20,7 @@ from .nodes import FUNCTIONS, function_value_path
 class Fault(StrEnum):
     RESTART = "restart"
     STALL = "stall"
+    FREEZE = "freeze"
     BAD_STATUS = "bad_status"
     DELETE_NODE = "delete_node"
     CLOCK_SKEW = "clock_skew"
@@ -74,6 +75,7 @@ class LinkFaults:
     """Server-side faults; the publisher applies them, `restore()` lifts them all."""
 
     stall: bool = False
+    freeze: bool = False
     bad_status: dict[str, int] = field(default_factory=dict)  # path -> StatusCode value
     deleted: set[str] = field(default_factory=set)  # paths that must not exist in the address space
     clock_skew_s: float = 0.0
@@ -83,6 +85,8 @@ class LinkFaults:
         names = []
         if self.stall:
             names.append(Fault.STALL.value)
+        if self.freeze:
+            names.append(Fault.FREEZE.value)
         if self.bad_status:
             names.append(Fault.BAD_STATUS.value)
         if self.deleted:

@@ -11,6 +11,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 from asyncua import Server, ua
@@ -87,6 +88,20 @@ class Users:
         return None  # asyncua answers BadUserAccessDenied
 
 
+class _Connections(list[Any]):
+    """asyncua's list of open connections (``InternalServer.asyncio_transports``, where every new connection
+    is appended before its first byte is read), so that a connection made while frozen is paused at once."""
+
+    def __init__(self, frozen: Callable[[], bool]) -> None:
+        super().__init__()
+        self._frozen = frozen
+
+    def append(self, transport: Any) -> None:
+        super().append(transport)
+        if self._frozen():
+            transport.pause_reading()
+
+
 class OpcServer:
     """Start and stop one asyncua server; `port` is the bound port (ask for it again on the next start).
 
@@ -101,6 +116,7 @@ class OpcServer:
         self._port = port
         self._security = security
         self._users = dict(users) if users else None
+        self.frozen = False
         self.server: Server | None = None
         self.namespace_index: int | None = None
 
@@ -122,6 +138,7 @@ class OpcServer:
         try:
             if self._users:
                 server.set_identity_tokens([ua.UserNameIdentityToken])
+            server.iserver.asyncio_transports = _Connections(lambda: self.frozen)
             server.set_endpoint(f"opc.tcp://{self._host}:{self._port}{ENDPOINT_PATH}")
             server.set_server_name("cgt-gateway closed-processor simulator")
             await server.set_application_uri(APPLICATION_URI)
@@ -145,6 +162,19 @@ class OpcServer:
         self._port = server.bserver.port
         self.server, self.namespace_index = server, idx
         log.debug("opc ua server started", port=self._port, security=self._security)
+
+    def freeze(self, frozen: bool) -> None:
+        """Stop reading every connection, and each new one as it is made: a hung device (sockets stay open,
+        no FIN, no request read, so none answered; what was asked before may still get its answer).
+        ``False`` reads them again."""
+        self.frozen = frozen
+        for transport in list(self.server.iserver.asyncio_transports) if self.server is not None else []:
+            if transport.is_closing():
+                continue
+            if frozen:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     async def stop(self) -> None:
         """Close the listener and every session. Safe to call when not started."""

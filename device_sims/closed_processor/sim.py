@@ -230,6 +230,9 @@ class ClosedProcessorSim(Simulator):
             task.add_done_callback(self._restart_tasks.discard)
         elif kind is Fault.STALL:
             self._faults.stall = True
+        elif kind is Fault.FREEZE:
+            self._faults.freeze = True
+            self._opc.freeze(True)
         elif kind is Fault.BAD_STATUS:
             code = status_code(values["status"])
             for path in value_paths(values["nodes"]):
@@ -257,6 +260,9 @@ class ClosedProcessorSim(Simulator):
         model_faults = self.model.faults
         if kind is Fault.STALL:
             self._faults.stall = False
+        elif kind is Fault.FREEZE:
+            self._faults.freeze = False
+            self._opc.freeze(False)
         elif kind is Fault.BAD_STATUS:
             self._faults.bad_status.clear()
         elif kind is Fault.DELETE_NODE:

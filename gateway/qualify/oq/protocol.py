@@ -20,16 +20,30 @@ from gateway.qualify.oq.timeline import Step
 PROTOCOL_DIR = Path(__file__).resolve().parents[3] / "config" / "oq"
 
 
+PkiName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class Pki(Strict):
     """Certificates the case makes in its own folder before its site is loaded (a site checks that the
     files it names exist): ``clients`` are self-signed client key + certificate pairs, named in the site as
-    ``${pki.NAME.cert}`` and ``${pki.NAME.key}``."""
+    ``${pki.NAME.cert}`` and ``${pki.NAME.key}``; ``expired_clients`` the same, but their validity ended a
+    day before the case (a certificate nobody renewed)."""
 
-    clients: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$")]] = Field(default_factory=list)
+    clients: list[PkiName] = Field(default_factory=list)
+    expired_clients: list[PkiName] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Pki:
+        names = [*self.clients, *self.expired_clients]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"pki names {', '.join(twice)} more than once")
+        return self
 
 
 class Case(Strict):
-    id: str = Field(pattern=r"^OQ-\d{2}[a-z]?$")
+    #: ``OQ-04``, a variant ``OQ-04b``, a long form ``OQ-04L`` (DOMAIN.md 6.6 numbering).
+    id: str = Field(pattern=r"^OQ-\d{2}[a-zA-Z]?$")
     title: str
     requirements: list[str] = Field(min_length=1)
     #: A site file under config/oq/sites/ (name without .yaml, or a path relative to the protocol file).

@@ -47,7 +47,8 @@ async def run_case(case: Case, protocol_file: Path, work_dir: Path, progress: Ca
 
     site = site_path(case, protocol_file)
     try:
-        async with Rig(site, work_dir / case.id, case.mode, pki_clients=list(case.pki.clients)) as rig:
+        async with Rig(site, work_dir / case.id, case.mode, pki_clients=list(case.pki.clients),
+                       pki_expired=list(case.pki.expired_clients)) as rig:
             note(f"site {site.name}: simulators {', '.join(rig.sims) or 'none'}; gateway {case.mode.replace('_', '-')}")
             await rig.start_gateway()
             note("gateway started")

@@ -21,7 +21,7 @@ from gateway.qualify.oq.steps.cli_api import call_api, run_cli
 from gateway.qualify.oq.steps.errors import StepFailed, StepRefused
 from gateway.qualify.oq.steps.gateway import GatewayControl, Usage
 from gateway.qualify.oq.steps.mes import bind_lot, mes_action
-from gateway.qualify.oq.steps.site import client_certificate, edit_site, resolve_site
+from gateway.qualify.oq.steps.site import client_certificate, edit_site, expired_client_certificate, resolve_site
 from gateway.qualify.oq.timeline import Condition, Step
 from gateway.runtime import RunningGateway, declared_simulators
 
@@ -47,6 +47,8 @@ class Rig(GatewayControl):
     mode: str
     #: Client certificates to make in the case's folder before the site is resolved (``${pki.NAME.cert}``).
     pki_clients: list[str] = field(default_factory=list)
+    #: The same, but expired a day before the case (``pki: {expired_clients: [...]}``).
+    pki_expired: list[str] = field(default_factory=list)
     sims: dict[str, Any] = field(default_factory=dict)
     gateway_id: str = ""
     journal_path: Path = Path()
@@ -75,6 +77,8 @@ class Rig(GatewayControl):
             await self._start_simulators()
             self.work_dir.mkdir(parents=True, exist_ok=True)
             pki = {name: await client_certificate(self.work_dir / "pki", name) for name in self.pki_clients}
+            for name in self.pki_expired:
+                pki[name] = await asyncio.to_thread(expired_client_certificate, self.work_dir / "pki", name)
             self.resolved, loaded = resolve_site(self.site_file, self.work_dir, self.sims, pki)
             self.gateway_id = loaded.site.gateway.id
             self.journal_path = loaded.site.journal.path
