@@ -21,6 +21,8 @@ class RecordFilter(Strict):
     parameter: str | None = None
     kind: str | None = None
     value: Any = None
+    #: The UCUM unit exactly (``Cel``, ``/m3``).
+    unit: str | None = None
     quality: str | None = Field(default=None, description="exact quality name, or Good/Uncertain/Bad for a class")
     #: The lot context: a lot id, or ``""`` for a record that carries no lot.
     lot: str | None = None
@@ -47,6 +49,8 @@ class RecordFilter(Strict):
         if self.kind is not None and record.get("kind") != self.kind:
             return False
         if self.value is not None and record.get("value") != self.value:
+            return False
+        if self.unit is not None and record.get("unit") != self.unit:
             return False
         if self.lot is not None and (record.get("lot_id") or "") != self.lot:
             return False
