@@ -12,6 +12,10 @@ journal file with its own reader (a thread hop per page) and is woken by commits
 
 So a record is forwarded at least once and never skipped; the receiver makes it exactly once by
 ``(gateway_id, seq)``. A crash between delivery and the cursor move resends that batch, no more.
+
+A sink whose class sets ``takes_stored = True`` gets its records as they were stored
+(:class:`~gateway.sinks.wire.StoredRecords`: each record's JSON without decoding it); every other
+sink gets wire dicts decoded in the reader thread.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 import structlog
@@ -30,6 +34,7 @@ from gateway.backoff import capped_backoff
 from gateway.journal import AuditEntry, Journal, JournalReader
 from gateway.records import utc_now
 from gateway.sinks.base import Outcome, Sink, SinkBatch, SinkConfig, SinkError, Verdict, WireRecord
+from gateway.sinks.wire import UNKNOWN, StoredRecord, StoredRecords, member
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +106,8 @@ class Forwarder:
         self._failing = False
         self._settled = asyncio.Event()
         self._flush = asyncio.Event()
+        #: The sink takes records as stored (their JSON as bytes) instead of decoded dicts.
+        self._stored = getattr(sink, "takes_stored", False) is True
 
     async def run(self) -> None:
         """Forward until cancelled; closes the sink on the way out.
@@ -112,8 +119,8 @@ class Forwarder:
         self.status.dead_letters = len(await asyncio.to_thread(reader.dead_letters, self.cursor_name))
         cursor = self.journal.get_cursor(self.cursor_name)
         self.status.cursor = cursor
-        pending: list[tuple[int, WireRecord]] = []
-        prefetched: asyncio.Future[list[tuple[int, WireRecord]]] | None = None
+        pending: list[StoredRecord] = []
+        prefetched: asyncio.Future[list[StoredRecord]] | None = None
         attempt = failures = 0
         try:
             while True:
@@ -128,17 +135,17 @@ class Forwarder:
                         cursor = await self._check_start(cursor, pending)
                     attempt = 0
                     if pending:
-                        self.status.oldest_pending = datetime.fromisoformat(pending[0][1]["gateway_time"])
+                        self.status.oldest_pending = pending[0].gateway_time
                     continue
                 if not self._connected and not await self._connect():
                     failures += 1
                     await self._back_off(failures)
                     continue
                 attempt += 1
-                if prefetched is None and self.journal.last_seq > pending[-1][0]:
+                if prefetched is None and self.journal.last_seq > pending[-1].seq:
                     # what follows the pending records stays next whatever the receiver answers
                     prefetched = asyncio.ensure_future(
-                        asyncio.to_thread(self._read, reader, pending[-1][0], self.journal.last_seq)
+                        asyncio.to_thread(self._read, reader, pending[-1].seq, self.journal.last_seq)
                     )
                 outcomes = await self._write(pending, attempt)
                 if outcomes is None:  # the whole batch failed
@@ -201,27 +208,34 @@ class Forwarder:
                 task.cancel()
             await asyncio.wait(waits)
 
-    def _read(self, reader: JournalReader, cursor: int, head: int) -> list[tuple[int, WireRecord]]:
-        """Up to ``max_records`` records after the cursor as wire dicts (blocking: runs in a thread).
+    def _read(self, reader: JournalReader, cursor: int, head: int) -> list[StoredRecord]:
+        """Up to ``max_records`` records after the cursor (blocking: runs in a thread).
 
         Bounded by ``head``, the last seq the writer has reported: the file can already hold a
         transaction the writer has not yet taken back from its thread, and a cursor may never
-        move past what the writer knows is committed.
+        move past what the writer knows is committed. Decoded into wire dicts here, off the event
+        loop, unless the sink takes them as stored.
         """
         out = []
         for seq, payload, _, hash_ in reader.rows(cursor, self.config.batch.max_records, raw=False):
             if seq > head:
                 break
-            record = orjson.loads(payload)
-            record["hash"] = hash_
-            out.append((seq, record))
+            if self._stored:
+                moment = member(payload, "gateway_time")
+                if moment is UNKNOWN:
+                    moment = orjson.loads(payload)["gateway_time"]
+                out.append(StoredRecord(seq, payload, hash_, datetime.fromisoformat(moment)))
+            else:
+                record = orjson.loads(payload)
+                record["hash"] = hash_
+                out.append(StoredRecord(seq, payload, hash_, datetime.fromisoformat(record["gateway_time"]), record))
         return out
 
-    async def _check_start(self, cursor: int, pending: list[tuple[int, WireRecord]]) -> int:
+    async def _check_start(self, cursor: int, pending: list[StoredRecord]) -> int:
         """A sink added after retention pruned the oldest records starts where the journal starts, and says so."""
-        if not pending or pending[0][0] == cursor + 1:
+        if not pending or pending[0].seq == cursor + 1:
             return cursor
-        first = pending[0][0]
+        first = pending[0].seq
         reason = f"records {cursor + 1}..{first - 1} were pruned before this sink took them"
         self._log.warning("sink starts after pruned records", first_seq=first, reason=reason)
         await self.journal.audit(AuditEntry("delivery.skipped_pruned", f"sink:{self.config.name}", reason,
@@ -244,15 +258,19 @@ class Forwarder:
         self._connected = True
         return True
 
-    async def _write(self, pending: list[tuple[int, WireRecord]], attempt: int) -> Sequence[Outcome] | None:
+    async def _write(self, pending: list[StoredRecord], attempt: int) -> Sequence[Outcome] | None:
         """One send of the pending records: one outcome each, or None when nothing of it was delivered."""
         self._mark("forwarding")
-        now = utc_now()
-        late_after = self.config.late_after_s
-        for _, record in pending:
-            age = (now - datetime.fromisoformat(record["gateway_time"])).total_seconds()
-            record["delivery"] = {"late": age > late_after}
-        batch = SinkBatch(self.journal.gateway_id, [r for _, r in pending], attempt, tuple(s for s, _ in pending))
+        late_before = utc_now() - timedelta(seconds=self.config.late_after_s)  # late: older than late_after_s
+        late = [s.gateway_time < late_before for s in pending]
+        records: Sequence[WireRecord]
+        if self._stored:
+            records = StoredRecords(pending, late)
+        else:
+            records = [s.record for s in pending]  # type: ignore[misc]  # decoded by _read for this sink
+            for record, is_late in zip(records, late, strict=True):
+                record["delivery"] = {"late": is_late}
+        batch = SinkBatch(self.journal.gateway_id, records, attempt, tuple([s.seq for s in pending]))
         try:
             outcomes = await self.sink.write(batch)
             if outcomes is not None and len(outcomes) != len(pending):
@@ -268,8 +286,8 @@ class Forwarder:
         return None
 
     async def _settle(
-        self, cursor: int, pending: list[tuple[int, WireRecord]], outcomes: Sequence[Outcome]
-    ) -> tuple[int, list[tuple[int, WireRecord]]]:
+        self, cursor: int, pending: list[StoredRecord], outcomes: Sequence[Outcome]
+    ) -> tuple[int, list[StoredRecord]]:
         """Move the cursor past the settled prefix (dead-lettering rejects); return what is left to resend."""
         done = len(pending)
         rejected: list[tuple[int, str]] = []
@@ -279,9 +297,9 @@ class Forwarder:
                 done, retry_reason = i, outcome.reason or "the receiver asked for a resend"
                 break
             if outcome.verdict is Verdict.REJECTED:
-                rejected.append((pending[i][0], outcome.reason or "rejected by the receiver"))
+                rejected.append((pending[i].seq, outcome.reason or "rejected by the receiver"))
         if done:
-            cursor = pending[done - 1][0]
+            cursor = pending[done - 1].seq
             await self.journal.settle(self.cursor_name, cursor, rejected)
             self.status.cursor = cursor
             self.status.delivered += done - len(rejected)
@@ -291,13 +309,13 @@ class Forwarder:
                 self._log.error("record rejected by the receiver: kept in the dead-letter list", seq=seq, reason=reason)
             self._settled.set()
         if retry_reason is not None:
-            self._failed(f"seq {pending[done][0]}: {retry_reason}")
+            self._failed(f"seq {pending[done].seq}: {retry_reason}")
         elif self._failing:
             self._log.info("sink delivering again", cursor=cursor)
             self._failing = False
             self.status.last_error = None
         left = pending[done:]
-        self.status.oldest_pending = datetime.fromisoformat(left[0][1]["gateway_time"]) if left else None
+        self.status.oldest_pending = left[0].gateway_time if left else None
         return cursor, left
 
     # -- bookkeeping -------------------------------------------------------------------------

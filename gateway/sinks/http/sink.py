@@ -24,6 +24,7 @@ import structlog
 from gateway.sinks.base import Outcome, SinkBatch, SinkContext, SinkError, Verdict
 from gateway.sinks.credentials import error_reason, read_secret, tls_context
 from gateway.sinks.http.config import HttpSinkConfig
+from gateway.sinks.wire import StoredRecords
 
 log = structlog.get_logger(__name__)
 
@@ -33,10 +34,14 @@ _TRANSIENT = frozenset({408, 425, 429})
 _WRONG_ENDPOINT = frozenset({404, 405, 410, 414, 415})
 _EXCERPT = 200
 _STATUSES = {"accepted", "duplicate", "rejected", "retry"}
+_TAKEN = frozenset({"accepted", "duplicate"})
 
 
 class HttpSink:
     """Posts batches to one MES endpoint. ``connect`` only prepares the session; it sends nothing."""
+
+    #: The forwarder hands records as stored: the body is built from their JSON without decoding them.
+    takes_stored = True
 
     def __init__(self, config: HttpSinkConfig, context: SinkContext) -> None:
         self.name = config.name
@@ -98,17 +103,7 @@ class HttpSink:
         raise SinkError(self._refusal(status, body))
 
     async def _post(self, session: aiohttp.ClientSession, batch: SinkBatch) -> tuple[int, bytes]:
-        body = orjson.dumps(
-            {
-                "gateway_id": batch.gateway_id,
-                "first_seq": batch.first_seq,
-                "last_seq": batch.last_seq,
-                "attempt": batch.attempt,
-                "sent_at": datetime.now(UTC),
-                "records": batch.records,
-            },
-            option=orjson.OPT_UTC_Z,
-        )
+        body = request_body(batch, datetime.now(UTC))
         url = self.config.url
         try:
             async with session.post(
@@ -158,7 +153,10 @@ class HttpSink:
     def _outcomes(self, batch: SinkBatch, results: list[Any]) -> list[Outcome]:
         by_seq: dict[int, Outcome] = {}
         for item in results:
-            seq, verdict = (item.get("seq"), item.get("status")) if isinstance(item, dict) else (None, None)
+            seq, verdict = (item.get("seq"), item.get("status")) if type(item) is dict else (None, None)
+            if verdict in _TAKEN and type(seq) is int:  # the usual answer, checked first
+                by_seq[seq] = _ACCEPTED
+                continue
             if type(seq) is not int or verdict not in _STATUSES:
                 raise SinkError(
                     f"{self.name}: the MES answered a malformed result {_excerpt(orjson.dumps(item))}: "
@@ -166,16 +164,16 @@ class HttpSink:
                 )
             reason = item.get("reason")
             reason = str(reason) if reason is not None else None
-            if verdict in ("accepted", "duplicate"):
-                by_seq[seq] = _ACCEPTED
-            elif verdict == "rejected":
+            if verdict == "rejected":
                 by_seq[seq] = Outcome.rejected(reason or "rejected by the MES (no reason given)")
             else:
                 by_seq[seq] = Outcome.retry(reason or "the MES asked for this record again later")
         missing = [seq for seq in batch.seqs if seq not in by_seq]
         if missing:
             self._log.warning("http_sink_results_incomplete", missing=len(missing), first_missing=missing[0])
-        return [by_seq.get(seq) or Outcome.retry(f"the MES did not answer for seq {seq}") for seq in batch.seqs]
+            for seq in missing:
+                by_seq[seq] = Outcome.retry(f"the MES did not answer for seq {seq}")
+        return [by_seq[seq] for seq in batch.seqs]
 
     def _refusal(self, status: int, body: bytes) -> str:
         """One line for a status that refuses the whole batch."""
@@ -210,6 +208,28 @@ class HttpSink:
 
 
 _ACCEPTED = Outcome.accepted()
+
+
+def request_body(batch: SinkBatch, sent_at: datetime) -> bytes:
+    """The POST body of a batch (the wire contract in README.md).
+
+    Records handed over as stored go in as their JSON bytes, spliced into the envelope: byte for byte
+    what encoding their wire dicts gives, without decoding them first.
+    """
+    envelope = {
+        "gateway_id": batch.gateway_id,
+        "first_seq": batch.first_seq,
+        "last_seq": batch.last_seq,
+        "attempt": batch.attempt,
+        "sent_at": sent_at,
+        "records": batch.records,
+    }
+    records = batch.records
+    if not isinstance(records, StoredRecords):
+        return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
+    envelope["records"] = []
+    head = orjson.dumps(envelope, option=orjson.OPT_UTC_Z)  # ends with "records":[]}
+    return head[:-3] + records.json_array() + b"}"
 
 
 def _part(batch: SinkBatch, start: int, stop: int) -> SinkBatch:
