@@ -8,7 +8,7 @@ from __future__ import annotations
 from gateway.sinks.base import SinkType
 from gateway.sinks.mqtt.config import MqttSinkConfig
 from gateway.sinks.mqtt.sink import MqttSink
-from gateway.sinks.mqtt.topics import UNASSIGNED, record_topic, segment, status_topic
+from gateway.sinks.mqtt.topics import UNASSIGNED, equipment_topic, record_topic, records_topic, segment, status_topic
 
 plugin = SinkType("mqtt", MqttSinkConfig, MqttSink)
 
@@ -16,8 +16,10 @@ __all__ = [
     "UNASSIGNED",
     "MqttSink",
     "MqttSinkConfig",
+    "equipment_topic",
     "plugin",
     "record_topic",
+    "records_topic",
     "segment",
     "status_topic",
 ]

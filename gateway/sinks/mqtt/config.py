@@ -67,7 +67,31 @@ class MqttSinkConfig(SinkConfig):
     retain_last: bool = Field(
         default=False, description="retain each parameter's last message so a new consumer sees the last value"
     )
-    payload: Literal["json"] = Field(default="json", description="message format: json (the wire record as is)")
+    payload: Literal["json", "json-batch"] = Field(
+        default="json",
+        description=(
+            "message format: json (one wire record per message, on its parameter's topic) or json-batch "
+            "(a JSON array of consecutive wire records per message, on the batch_topic; for catch-up speed)"
+        ),
+    )
+    batch_topic: Literal["equipment", "gateway"] = Field(
+        default="equipment",
+        description=(
+            "json-batch: equipment puts consecutive records of one equipment on {prefix}/{site}/{area}/{unit}/"
+            "{equipment_id}; gateway puts every record in order on {prefix}/_gateways/{gateway_id}/records"
+        ),
+    )
+    max_records_per_message: int = Field(
+        default=500, ge=1, le=50_000,
+        description="json-batch: most records in one message (also bounded by batch.max_records)",
+    )
+    max_message_bytes: int = Field(
+        default=1_000_000, ge=1024, le=268_435_455,
+        description=(
+            "json-batch: most payload bytes in one message; keep it under the broker's maximum packet size "
+            "(a single record larger than this still goes, alone)"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +116,15 @@ class MqttSinkConfig(SinkConfig):
             raise ValueError("password_env / password_file need a username")
         if (self.client_cert is None) != (self.client_key is None):
             raise ValueError("client_cert and client_key go together")
+        if self.payload == "json":
+            batch_only = sorted({"batch_topic", "max_records_per_message", "max_message_bytes"} & self.model_fields_set)
+            if batch_only:
+                raise ValueError(f"{', '.join(batch_only)} apply to payload: json-batch only")
+        elif self.retain_last:
+            raise ValueError(
+                "retain_last needs payload: json "
+                "(a retained batch holds a few records, not each parameter's last value)"
+            )
         if not self.tls:
             stray = [f for f in ("ca_file", "client_cert", "client_key") if getattr(self, f) is not None]
             if not self.verify_tls:

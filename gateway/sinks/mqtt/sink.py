@@ -1,14 +1,19 @@
-"""The MQTT sink: each committed record as one message on its ISA-95 topic, acknowledged by the broker.
+"""The MQTT sink: committed records as messages on ISA-95 topics, acknowledged by the broker.
+
+``payload: json`` publishes each record as one message on its parameter's topic; ``payload:
+json-batch`` publishes JSON arrays of consecutive records (:mod:`gateway.sinks.mqtt.messages`), which
+a catch-up needs: the client costs tens of microseconds per message whatever it carries.
 
 Lifecycle (one :class:`MqttSink` per ``sinks:`` entry, driven by the forwarder)::
 
     connect()  opens a clean session whose last will is a retained ``offline`` status, then
                publishes a retained ``online`` status (the birth message); SinkError when the
                broker cannot be reached, with one line saying which broker and why.
-    write()    publishes the batch in seq order with up to ``max_inflight`` QoS 1/2 publishes in
-               flight; a record is accepted once the broker acknowledged it (PUBACK / PUBCOMP).
-               When the connection drops mid-batch the acknowledged prefix is accepted and the
-               first unacknowledged record and everything after it come back as ``retry``
+    write()    publishes the batch's messages in seq order with up to ``max_inflight`` QoS 1/2
+               publishes in flight; a record is accepted once the broker acknowledged the message
+               that carries it (PUBACK / PUBCOMP). When the connection drops mid-batch the
+               acknowledged prefix is accepted and the first record of the first unacknowledged
+               message and everything after it come back as ``retry``
                (SinkError when nothing was acknowledged); the next write raises SinkError so the
                forwarder closes, backs off and reconnects (aiomqtt does not reconnect by itself).
     close()    publishes a retained ``offline`` status and disconnects cleanly. Idempotent.
@@ -38,7 +43,8 @@ from gateway.records import utc_now
 from gateway.sinks.base import Outcome, SinkBatch, SinkContext, SinkError
 from gateway.sinks.credentials import read_secret, tls_context
 from gateway.sinks.mqtt.config import MqttSinkConfig
-from gateway.sinks.mqtt.topics import record_topic, status_topic
+from gateway.sinks.mqtt.messages import Message, plan
+from gateway.sinks.mqtt.topics import status_topic
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +56,9 @@ _CLIENT_LOG.setLevel(logging.ERROR)
 
 class MqttSink:
     """One connection to one broker at a time; a new aiomqtt client for every :meth:`connect`."""
+
+    #: The forwarder hands records as stored: their JSON and topic levels are read without decoding them.
+    takes_stored = True
 
     def __init__(self, config: MqttSinkConfig, context: SinkContext) -> None:
         self.config = config
@@ -137,21 +146,17 @@ class MqttSink:
         if lost.done():
             raise SinkError(f"MQTT broker {self.broker}: connection lost: {lost.result()}")
         records = batch.records
+        messages, rejected = plan(records, self.config, self.gateway_id)
         outcomes: list[Outcome | None] = [None] * len(records)
-        jobs: list[tuple[int, str, bytes]] = []
-        prefix = self.config.topic_prefix
-        for i, record in enumerate(records):
-            try:
-                jobs.append((i, record_topic(prefix, record), orjson.dumps(record)))
-            except (TypeError, AttributeError) as exc:
-                outcomes[i] = Outcome.rejected(f"seq {record.get('seq')}: cannot encode the record as JSON: {exc}")
+        for i, reason in rejected.items():
+            outcomes[i] = Outcome.rejected(reason)
         acknowledged: set[int] = set()
-        failure = await self._publish_all(client, lost, jobs, acknowledged)
+        failure = await self._publish_all(client, lost, messages, acknowledged)
         if failure is None:
-            return None if not any(outcomes) else [o or Outcome.accepted() for o in outcomes]
-        first_open = next((i for i, _, _ in jobs if i not in acknowledged), None)
+            return None if not rejected else [o or Outcome.accepted() for o in outcomes]
+        first_open = next((m.start for k, m in enumerate(messages) if k not in acknowledged), None)
         if first_open is None:  # the connection went after the last acknowledgement: the next write notices
-            return None if not any(outcomes) else [o or Outcome.accepted() for o in outcomes]
+            return None if not rejected else [o or Outcome.accepted() for o in outcomes]
         if first_open == 0:
             raise SinkError(
                 f"MQTT broker {self.broker}: nothing of seq {batch.first_seq}-{batch.last_seq} "
@@ -176,9 +181,10 @@ class MqttSink:
         self._log.info("mqtt sink closed")
 
     async def _publish_all(
-        self, client: aiomqtt.Client, lost: asyncio.Future[str], jobs: list[tuple[int, str, bytes]], done: set[int]
+        self, client: aiomqtt.Client, lost: asyncio.Future[str], messages: list[Message], done: set[int]
     ) -> str | None:
-        """Publish ``jobs`` with a window of ``max_inflight``; the first failure's reason, or None.
+        """Publish ``messages`` with a window of ``max_inflight``, adding the index of each one the
+        broker acknowledged to ``done``; the first failure's reason, or None.
 
         Publishes start in order (paho queues them on the socket as they are called), so the broker
         receives them in seq order whatever order the acknowledgements come back in. Completions are
@@ -217,12 +223,13 @@ class MqttSink:
 
         lost.add_done_callback(connection_lost)
         try:
-            for index, topic, payload in jobs:
+            for index, message in enumerate(messages):
                 while len(inflight) >= cfg.max_inflight and not failure:
                     await sleep_until_notified()
                 if failure:
                     break
-                task = asyncio.ensure_future(client.publish(topic, payload, qos=cfg.qos, retain=cfg.retain_last))
+                publish = client.publish(message.topic, message.payload, qos=cfg.qos, retain=cfg.retain_last)
+                task = asyncio.ensure_future(publish)
                 inflight[task] = index
                 task.add_done_callback(finished)
             while inflight and not failure:
