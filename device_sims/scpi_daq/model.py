@@ -81,6 +81,8 @@ class DewarModel:
         self.ln2_present = True
         self.lid_open_until: float | None = None
         self.forced: list[Forced] = []
+        #: Temperatures the next measurements read, oldest first, one per measurement (every channel the same).
+        self.scripted: list[float] = []
 
     # -- events ------------------------------------------------------------------------------------
     def open_lid(self, now: float, duration_s: float) -> None:
@@ -144,6 +146,8 @@ class DewarModel:
     def measure(self, now: float, channels: Sequence[int]) -> list[float]:
         """What the probes read now, in °C: the true temperature plus noise, or a scripted value."""
         self.advance(now)
+        if self.scripted:
+            return [self.scripted.pop(0)] * len(channels)
         out = []
         for channel in channels:
             forced = next((f for f in reversed(self.forced) if channel in f.channels), None)

@@ -19,6 +19,8 @@ Faults (``inject(name, **params)``; ``clear(name)`` ends a condition, ``await re
 ``lid_open``        warm air for ``duration_s`` (simulated seconds, default 120): a spike
 ``ln2_empty``       the LN₂ has run out: slow warming until ``clear("ln2_empty")`` (a refill)
 ``excursion``       ``channel`` (default all) reads ``temperature_c`` for ``duration_s``
+``scripted_temperatures``  ``values=[...]``: the next measurements read exactly these, one per
+                    measurement query, on every channel it reads (``9.9e37`` reads as an overload)
 ``clock_skew``      the clock jumps to ``seconds`` off (on top of ``skew_s``) until cleared
 ==================  ==========================================================================
 
@@ -32,6 +34,7 @@ e.g. seconds before a DST change, whatever day the file is run.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -53,7 +56,7 @@ log = structlog.get_logger(__name__)
 TRANSPORTS = ("tcp", "pty")
 FAULTS = (
     "silent", "wrong_identity", "error_queue", "garbage", "overload", "disconnect", "lid_open", "ln2_empty",
-    "excursion", "clock_skew",
+    "excursion", "clock_skew", "scripted_temperatures",
 )
 _ERROR_QUEUE_FILL = 25  # more than the queue holds: the last entry becomes -350 "Queue overflow"
 
@@ -209,12 +212,17 @@ class ScpiDaqSim(Simulator):
         self._log.info("simulator stopped")
 
     # -- faults ----------------------------------------------------------------------------------------
-    def inject(self, fault: str, *, unit_id: int | None = None, **params: float) -> None:
+    def inject(self, fault: str, *, unit_id: int | None = None, **params: Any) -> None:
         """Start a fault now (see the module docstring). ``unit_id`` exists for scenarios and must be None."""
         if unit_id is not None:
             raise ValueError("a DAQ has no unit ids; name a channel with channel: instead")
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(FAULTS)}")
+        if fault == "scripted_temperatures":
+            values = _scripted(params)
+            self.model.scripted.extend(values)
+            self._log.info("fault injected", fault=fault, values=values)
+            return
         faults, now = self.instrument.faults, self._now()
         channel = int(params.pop("channel")) if "channel" in params else None
         if channel is not None and channel not in self.instrument.channels:
@@ -251,7 +259,7 @@ class ScpiDaqSim(Simulator):
 
     def clear(self, fault: str) -> None:
         """End a condition: silent, wrong_identity, garbage, overload, ln2_empty (refill), error_queue,
-        clock_skew."""
+        clock_skew, scripted_temperatures (the values not read yet are dropped)."""
         faults = self.instrument.faults
         if fault == "silent":
             faults.silent = False
@@ -267,6 +275,8 @@ class ScpiDaqSim(Simulator):
             self.instrument.errors.clear()
         elif fault == "clock_skew":
             self._clock_fault_s = 0.0
+        elif fault == "scripted_temperatures":
+            self.model.scripted.clear()
         elif fault == "disconnect":
             raise ValueError("a disconnect ends with `await sim.restore()`, which listens again")
         else:
@@ -275,7 +285,7 @@ class ScpiDaqSim(Simulator):
 
     async def restore(self) -> None:
         """End every instrument fault and, after a disconnect, listen again on the same port."""
-        for fault in ("silent", "wrong_identity", "garbage", "overload", "clock_skew"):
+        for fault in ("silent", "wrong_identity", "garbage", "overload", "clock_skew", "scripted_temperatures"):
             self.clear(fault)
         if self._disconnected and self._tcp is not None:
             await self._tcp.start()  # the port it had
@@ -290,6 +300,7 @@ class ScpiDaqSim(Simulator):
         active += ["overload"] if faults.overload else []
         active += ["disconnect"] if self._disconnected else []
         active += ["clock_skew"] if self._clock_fault_s else []
+        active += ["scripted_temperatures"] if self.model.scripted else []
         return DaqState(
             temperatures_c=dict(self.model.temperatures_c),
             sim_time_s=self.model.sim_time,
@@ -314,3 +325,18 @@ class ScpiDaqSim(Simulator):
             return asyncio.get_running_loop().time()
         except RuntimeError:
             return time.monotonic()
+
+
+def _scripted(params: dict[str, Any]) -> list[float]:
+    """The ``values`` of a scripted_temperatures fault: a non-empty list of finite numbers (°C)."""
+    if set(params) != {"values"}:
+        raise TypeError(f"fault 'scripted_temperatures' takes exactly one parameter, values; got {sorted(params)}")
+    values = params["values"]
+    if not isinstance(values, list | tuple) or not values:
+        raise ValueError("scripted_temperatures values must be a non-empty list of temperatures")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValueError(f"scripted_temperatures values must be finite numbers, got {v!r}")
+        out.append(float(v))
+    return out

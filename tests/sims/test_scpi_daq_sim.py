@@ -75,6 +75,20 @@ async def test_silent_error_queue_and_overload_faults() -> None:
         assert (await line.ask("MEAS:TEMP? (@103)")) != "+9.90000000E+37"
 
 
+async def test_scripted_temperatures_are_read_exactly_once_each_then_the_dewar_again() -> None:
+    async with ScpiDaqSim(seed=5) as sim, tcp(sim) as line:
+        sim.inject("scripted_temperatures", values=[-196.0, -150, 40.0, 9.9e37])
+        assert "scripted_temperatures" in sim.state().faults
+        assert await line.ask("MEAS:TEMP? TC,K,(@101:104)") == ",".join(["-1.96000000E+02"] * 4)
+        assert await line.ask("MEAS:TEMP? TC,K,(@101:102)") == "-1.50000000E+02,-1.50000000E+02"
+        assert await line.ask("ROUT:SCAN (@101:104);READ?") == ",".join(["+4.00000000E+01"] * 4)
+        assert await line.ask("MEAS:TEMP? TC,K,(@103)") == "+9.90000000E+37"
+        assert "scripted_temperatures" not in sim.state().faults
+        assert all(-191 < float(v) < -155 for v in (await line.ask("READ?")).split(","))
+        with pytest.raises(ValueError, match="finite numbers"):
+            sim.inject("scripted_temperatures", values=[float("nan")])
+
+
 async def test_a_disconnect_drops_clients_and_restore_listens_on_the_same_port() -> None:
     async with ScpiDaqSim() as sim:
         port = sim.port

@@ -22,13 +22,14 @@ class Condition(Strict):
     backlog: int | None = Field(default=None, ge=0)
     #: Every committed record is stored by the MES stand-in.
     mes_caught_up: bool = False
-    #: Just let time pass (seconds); for "nothing more must happen" cases.
-    seconds: float | None = Field(default=None, ge=0, le=60)
+    #: Just let time pass (seconds); for "nothing more must happen" cases and a device kept away for a
+    #: while (up to a day: the long outages of a site's own OQ run).
+    seconds: float | None = Field(default=None, ge=0, le=86_400)
     #: The gateway ends by itself (a refusal it stops on); with ``expect_refusal`` its error is the refusal.
     gateway_exited: bool = False
     #: A simulator's ``state()`` field reaches at least ``min`` (e.g. a NAK count).
     sim_state: SimStateCheck | None = None
-    timeout_s: float = Field(default=20.0, gt=0, le=300)
+    timeout_s: float = Field(default=20.0, gt=0, le=3_600)
 
     @model_validator(mode="after")
     def _something(self) -> Condition:
@@ -44,8 +45,9 @@ class SimAction(Strict):
 
     sim: str
     fault: str | None = None
-    #: Numbers, or a list of whole numbers (e.g. the counts a ``scripted_counts`` fault makes a counter carry).
-    params: dict[str, float | list[int]] = Field(default_factory=dict)
+    #: Numbers, or a list of numbers (the counts a ``scripted_counts`` fault makes a counter carry, whole
+    #: numbers kept whole; the temperatures a ``scripted_temperatures`` fault makes a DAQ read).
+    params: dict[str, float | list[int] | list[float]] = Field(default_factory=dict)
     unit_id: int | None = None
 
 
