@@ -18,11 +18,12 @@ ACCURACY = PROTOCOL_DIR / "oq-accuracy.yaml"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_the_shipped_accuracy_protocol_passes(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "qualify", "oq", "--protocol", "oq-accuracy", "-o", str(tmp_path),
          "--json"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True, text=True, timeout=180, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     item, boundary = json.loads(proc.stdout)["items"]

@@ -19,11 +19,12 @@ DEVICES = PROTOCOL_DIR / "oq-devices.yaml"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_the_shipped_device_protocol_passes_and_writes_evidence(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "qualify", "oq", "--protocol", "oq-devices", "-o", str(tmp_path),
          "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=180, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     evidence = json.loads(proc.stdout)

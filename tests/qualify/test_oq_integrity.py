@@ -19,11 +19,12 @@ INTEGRITY = PROTOCOL_DIR / "oq-integrity.yaml"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_the_shipped_integrity_protocol_passes(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "qualify", "oq", "--protocol", "oq-integrity", "-o", str(tmp_path),
          "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=180, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     items = {item["id"]: item for item in json.loads(proc.stdout)["items"]}

@@ -19,6 +19,7 @@ CORE = PROTOCOL_DIR / "oq-core.yaml"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_the_shipped_core_protocol_passes_and_writes_evidence(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "qualify", "oq", "--protocol", "oq-core", "-o", str(tmp_path), "--json"],
