@@ -1,6 +1,6 @@
 """`qualify oq --protocol oq-devices`: the device and interface cases pass on the simulators with their
-evidence (the freezer curve plotted against its band), and a freezer judged against no approved profile
-fails OQ-12b with the alarms it did not raise."""
+evidence (the freezer curve plotted against its band), a freezer judged against no approved profile
+fails OQ-12b with the alarms it did not raise, and a refusal the site does not cause fails its case."""
 
 from __future__ import annotations
 
@@ -35,6 +35,22 @@ def test_the_shipped_device_protocol_passes_and_writes_evidence(tmp_path: Path) 
     assert "'value': 'refused', 'quality': 'Bad_ConfigurationError', 'detail': 'no Basic256Sha256 SignAndEncrypt " \
            "endpoint'}; observed 1" in items["OQ-10b"]["observed"]
     assert "'detail': 'is not in trusted_server_certificates'" in items["OQ-10c"]["observed"]
+    # the gateway's own certificate, expired the day before, refused by name; the valid one delivers
+    assert "'quality': 'Bad_ConfigurationError', 'detail': 'expired_cert.der expired on'}; observed 1" \
+        in items["OQ-10d"]["observed"]
+    assert "'equipment': 'CP-F', 'parameter': 'temperature', 'quality': 'Good', 'lot': 'LOT-OQ-0010D'}; observed" \
+        in items["OQ-10d"]["observed"]
+    assert "'detail': 'the server refused the anonymous login (BadIdentityTokenRejected)'}; observed 1" \
+        in items["OQ-10e"]["observed"]
+    assert "'equipment': 'CP-H', 'parameter': 'temperature', 'quality': 'Good', 'lot': 'LOT-OQ-0010E'}; observed" \
+        in items["OQ-10e"]["observed"]
+    # a hung server: one loss naming the dead session, nothing Good in the gap, a new session and Good data after
+    hang = items["OQ-10f"]
+    assert "'value': 'lost', 'quality': 'Bad_CommunicationError', 'detail': 'session lost'}; observed 1" \
+        in hang["observed"]
+    assert "observed 1 window(s)" in hang["observed"] and "; 0 such record(s)" in hang["observed"]
+    assert any("communication lost within 4 s of the hang" in s and "-> after " in s for s in hang["steps"])
+    assert any("processor session_count = 1" in s for s in hang["steps"])
     (plot,) = items["OQ-12b"]["attachments"].values()
     assert plot.startswith("<svg") and "tolerance band" in plot and "approved profile" in plot
     html = next(tmp_path.glob("*.html")).read_text()
@@ -124,3 +140,25 @@ async def test_a_connection_pinning_the_servers_own_certificate_fails_the_untrus
     assert "FAIL: expected exactly 1 record(s) {'equipment': 'CP-C', 'parameter': 'communication', 'value': 'refused'" \
         in item.observed
     assert "FAIL: expected no record {'equipment': 'CP-C', 'quality': 'Good'}" in item.observed
+
+
+async def test_a_valid_certificate_in_place_of_the_expired_one_fails_the_expiry_case(tmp_path: Path) -> None:
+    """The refusal comes from the expiry alone: give CP-E the valid certificate and the case must fail."""
+    site = (PROTOCOL_DIR / "sites" / "processor-opcua-expired.yaml").read_text()
+    renewed = site.replace("${pki.expired.cert}", "${pki.gateway.cert}").replace("${pki.expired.key}",
+                                                                                  "${pki.gateway.key}")
+    assert renewed != site
+    (tmp_path / "renewed.yaml").write_text(renewed)
+    text = (PROTOCOL_DIR / "oq-devices.yaml").read_text().replace("site: processor-opcua-expired",
+                                                                    f"site: {tmp_path / 'renewed.yaml'}")
+    refusal_wait = ("      - wait_for: {records: {equipment: CP-E, parameter: communication, value: refused,"
+                    " min_count: 1}}\n")
+    assert refusal_wait in text
+    path = tmp_path / "broken.yaml"
+    path.write_text(text.replace(refusal_wait, ""))  # nothing to wait for when nothing is refused
+    evidence, _ = await run_protocol(path, case_ids=["OQ-10d"], work_dir=tmp_path / "work", stderr=io.StringIO())
+    (item,) = evidence.items
+    assert not item.passed
+    assert "FAIL: expected exactly 1 record(s) {'equipment': 'CP-E', 'parameter': 'communication', 'value': 'refused'" \
+        in item.observed
+    assert "FAIL: expected no record {'equipment': 'CP-E', 'quality': 'Good'}" in item.observed
