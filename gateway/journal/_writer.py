@@ -1,16 +1,18 @@
-"""The journal's single writer: group commit of concurrent appends, one thread hop per transaction.
+"""The journal's single writer: group commit of concurrent appends, transactions back to back.
 
 Any number of device tasks call :meth:`Journal.append`; each call's records are prepared in the
-caller (one ``model_dump``), queued as a unit, and the one writer task takes everything queued
-(whole calls, up to ``max_batch_rows``) into the next transaction while the current one is on its
-way to disk. So the fsync rate sets the transaction rate, not the record rate. The transaction runs
-as one call on a dedicated single-thread executor; the event loop never touches SQLite.
+caller (a copy of each draft's fields), queued as a unit, and the writer thread takes everything
+queued (whole calls, up to ``max_batch_rows``) into the next transaction while the current one is on
+its way to disk. So the fsync rate sets the transaction rate, not the record rate. The writer runs
+on a dedicated single-thread executor and, while appends keep coming, goes from one transaction
+straight to the next (it takes the next batch itself and hands each outcome back to the loop), so
+a busy event loop never leaves the disk idle between two commits; the loop never touches SQLite.
 
-Backlog policy: the queue holds at most ``max_pending_rows`` records; an append that does not fit
-waits, in arrival order, until the writer takes a batch (backpressure reaches the device tasks).
-Nothing is ever dropped. One call larger than either bound is admitted alone into an empty queue
-and committed as one transaction of its own, because a caller's batch (one device read) must
-become durable atomically.
+Backlog policy: at most ``max_pending_rows`` records are queued or in a transaction not yet
+settled; an append that does not fit waits, in arrival order, until a transaction settles
+(backpressure reaches the device tasks). Nothing is ever dropped. One call larger than either
+bound is admitted alone into an empty journal and committed as one transaction of its own,
+because a caller's batch (one device read) must become durable atomically.
 
 Cancelling an ``append`` that is still waiting for room withdraws it; once queued, its records are
 committed whatever happens to the caller. ``close`` commits everything queued and waiting first.
@@ -93,8 +95,10 @@ class Journal:
         self._writer: asyncio.Task[None] | None = None
         self._queue: deque[_Pending] = deque()
         self._waiting: deque[_Pending] = deque()
-        self._queued_rows = 0
-        self._in_flight: list[_Pending] = []
+        self._queued_rows = 0  # queued or taken into a transaction, until that transaction settles
+        #: Batches the writer thread took, in order, until the loop settles them (the thread appends,
+        #: the loop pops: both ends of a deque are safe to use from two threads).
+        self._in_flight: deque[list[_Pending]] = deque()
         self._wake = asyncio.Event()
         self._advanced = asyncio.Event()  # set and replaced on every commit: wakes wait_for_commit
         self._close_lock = asyncio.Lock()
@@ -144,7 +148,7 @@ class Journal:
             rows=self._rows,
             largest_batch=self._largest,
             failed_transactions=self._failed,
-            pending_rows=self._queued_rows,
+            pending_rows=sum(len(p.items) for p in list(self._queue)),  # a copy: the writer thread pops
             waiting_appends=len(self._waiting),
             last_seq=self._head[0],
         )
@@ -280,7 +284,7 @@ class Journal:
         An append whose caller was cancelled is still committed, so after the devices stop this is
         how the runtime learns the true last record before it lets the sinks drain.
         """
-        while self._queue or self._in_flight or self._waiting:
+        while self._queued_rows or self._waiting:
             self._check_open()
             await self._advanced.wait()
         return self._head[0]
@@ -323,59 +327,76 @@ class Journal:
         self._wake.set()
 
     def _take_batch(self) -> list[_Pending]:
-        """Whole append calls from the front of the queue, up to max_batch_rows (at least one)."""
+        """Whole append calls from the front of the queue, up to max_batch_rows (at least one).
+
+        Runs on the writer thread; the loop only appends at the other end of the deque.
+        """
         batch = [self._queue.popleft()]
         rows = len(batch[0].items)
         while self._queue and rows + len(self._queue[0].items) <= self._max_batch_rows:
             pending = self._queue.popleft()
             batch.append(pending)
             rows += len(pending.items)
-        self._queued_rows -= rows
-        while self._waiting and self._has_room(len(self._waiting[0].items)):
-            self._enqueue(self._waiting.popleft())
         return batch
+
+    def _commit_while_queued(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the writer thread: commit batches back to back until the queue is empty.
+
+        Each outcome goes to the loop (``_settled``) in order; the thread keeps the head it expects,
+        because it is the only one that writes.
+        """
+        while self._queue:
+            batch = self._take_batch()
+            self._in_flight.append(batch)
+            outcome = self._store.commit(
+                [p.items for p in batch], self._expected, [p.audit for p in batch]
+            )
+            self._expected = outcome.head
+            loop.call_soon_threadsafe(self._settled, outcome)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
                 if not self._queue:
-                    if self._state == "closing":
+                    if self._state == "closing" and not self._waiting:
                         break
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                self._in_flight = self._take_batch()
-                outcome = await loop.run_in_executor(
-                    self._executor,
-                    self._store.commit,
-                    [p.items for p in self._in_flight],
-                    self._expected,
-                    [p.audit for p in self._in_flight],
-                )
-                self._settle(self._in_flight, outcome)
-                self._in_flight = []
-                self._advanced.set()  # wakes wait_for_commit and flush, whatever the outcome
-                self._advanced = asyncio.Event()
+                await loop.run_in_executor(self._executor, self._commit_while_queued, loop)
             if self._waiting:  # cannot happen: a waiting append is admitted as soon as the queue empties
                 raise RuntimeError(f"{len(self._waiting)} appends left waiting by the journal writer")
         except BaseException as exc:
             if not isinstance(exc, asyncio.CancelledError):
                 log.exception("journal writer crashed", path=str(self._path))
-            for pending in (*self._in_flight, *self._queue, *self._waiting):
+            taken = [p for batch in list(self._in_flight) for p in batch]  # copies: the thread may still run
+            for pending in (*taken, *list(self._queue), *self._waiting):
                 if not pending.future.done():
                     pending.future.set_exception(
                         JournalError(f"{self._path}: the journal writer stopped; these records may not be committed")
                     )
+            self._in_flight.clear()
             self._queue.clear()
             self._waiting.clear()
             self._queued_rows = 0
             raise
 
+    def _settled(self, outcome: BatchOutcome) -> None:
+        """On the loop, in commit order: answer the appenders of the oldest batch taken, make room."""
+        if not self._in_flight:  # the writer crashed and failed them already
+            return
+        batch = self._in_flight.popleft()
+        self._settle(batch, outcome)
+        self._queued_rows -= sum(len(p.items) for p in batch)
+        while self._waiting and self._has_room(len(self._waiting[0].items)):
+            self._enqueue(self._waiting.popleft())
+        self._advanced.set()  # wakes wait_for_commit and flush, whatever the outcome
+        self._advanced = asyncio.Event()
+
     def _settle(self, batch: list[_Pending], outcome: BatchOutcome) -> None:
         if outcome.head is not None:
             self._head = outcome.head
-        self._expected = outcome.head
         if outcome.error is not None:
             self._failed += 1
             if not self._failing:
