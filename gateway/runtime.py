@@ -37,6 +37,11 @@ log = structlog.get_logger(__name__)
 
 _SIM_ENTRIES = TypeAdapter(list[SimulatorEntry])
 
+#: Reads of one device that may wait for the journal at once (devices that acknowledge wait for each).
+#: A slow commit (a checkpoint, a busy disk) then grows the next transaction instead of stalling the
+#: device; the journal's max_pending_rows still bounds what waits in memory.
+READS_IN_FLIGHT = 32
+
 
 def declared_simulators(path: Path) -> list[SimulatorEntry]:
     """The simulators a site file asks for, read first: their endpoints fill the placeholders."""
@@ -149,6 +154,7 @@ async def run_gateway(
                         journal.append,
                         site.supervisor,
                         on_records=on_records,
+                        max_in_flight=READS_IN_FLIGHT,
                     )
                     for eq in loaded.equipment
                     if eq.enabled
