@@ -185,15 +185,16 @@ class VisaAdapter(PollingAdapter):
         at = await session.query(clock.time_query)
         received = utc_now()
         after = await session.query(clock.date_query)
+        reference = sent + (received - sent) / 2  # the time query was answered about half-way
         try:
             local = local_moment(parse_date(_ascii(before)), parse_time(_ascii(at)), parse_date(_ascii(after)))
+            offset = clock_offset(local, self.equipment.zone, reference, self.clock_offset_s)
         except ClockReplyError as exc:
             problem = f"the instrument's clock could not be read ({clock.date_query} / {clock.time_query}): {exc}"
             known, self._clock_problem = self._clock_problem, problem
             return [] if problem == known else [("device_clock_unreadable", problem)]
         self._clock_problem = None
-        reference = sent + (received - sent) / 2  # the time query was answered about half-way
-        self.clock_offset_s = clock_offset(local, self.equipment.zone, reference, self.clock_offset_s)
+        self.clock_offset_s = offset
         return []
 
     async def _read_errors(self) -> tuple[list[InstrumentError], str | None]:

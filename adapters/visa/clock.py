@@ -44,7 +44,7 @@ def parse_date(reply: str) -> date:
         raise ClockReplyError(f"date reply {reply.strip()!r} has a fraction")
     try:
         return date(int(y), int(m), int(d))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a year too large for any date
         raise ClockReplyError(f"date reply {reply.strip()!r} is not a calendar date") from None
 
 
@@ -76,6 +76,14 @@ def to_utc(local: datetime, zone: ZoneInfo, expected: datetime) -> datetime:
 
 
 def clock_offset(local: datetime, zone: ZoneInfo, reference: datetime, last_offset_s: float | None) -> float:
-    """Instrument clock minus gateway clock in seconds, ``reference`` being when the time was read."""
-    expected = reference + timedelta(seconds=last_offset_s or 0.0)
-    return (to_utc(local, zone, expected) - reference).total_seconds()
+    """Instrument clock minus gateway clock in seconds, ``reference`` being when the time was read.
+
+    ClockReplyError when the local time has no UTC instant (a clock at 0001-01-01 east of UTC, at
+    9999-12-31 west of it): such a clock cannot be compared, it does not stop the scan.
+    """
+    try:
+        expected = reference + timedelta(seconds=last_offset_s or 0.0)
+        return (to_utc(local, zone, expected) - reference).total_seconds()
+    except OverflowError:
+        where = f"{local.isoformat()} in {zone.key}"
+        raise ClockReplyError(f"{where} is outside the dates a clock is compared at") from None

@@ -41,10 +41,23 @@ def test_times_as_instruments_write_them(reply: str, expected: time) -> None:
     (parse_time, "12,60,0", "is not hour 0-23"),
     (parse_time, '-113,"Undefined header"', "is not three comma-separated numbers"),
     (parse_time, "\u00b5#?", "is not three comma-separated numbers"),
+    (parse_date, "9" * 40 + ",11,22", "is not a calendar date"),  # found by the fuzzer: OverflowError
 ])
 def test_what_is_not_a_clock_reply_says_so(parse: object, reply: str, message: str) -> None:
     with pytest.raises(ClockReplyError, match=message):
         parse(reply)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("local", "zone", "last"), [
+    (datetime(1, 1, 1, 0, 0), ZoneInfo("Asia/Tokyo"), None),
+    (datetime(9999, 12, 31, 23, 0), ZoneInfo("America/New_York"), None),
+    (datetime(2026, 11, 22, 9, 0), BERLIN, 3e11),  # the last comparison put the clock beyond year 9999
+])
+def test_a_clock_with_no_utc_instant_is_unreadable_not_an_error(local: datetime, zone: ZoneInfo,
+                                                                last: float | None) -> None:
+    """Found by the fuzzer: an OverflowError escaped the scan, so such an instrument was never read."""
+    with pytest.raises(ClockReplyError, match="outside the dates a clock is compared at"):
+        clock_offset(local, zone, datetime(2026, 11, 22, 8, 0, tzinfo=UTC), last)
 
 
 def test_midnight_between_the_date_queries_takes_the_date_the_time_belongs_to() -> None:
