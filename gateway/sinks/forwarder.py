@@ -7,11 +7,13 @@ journal file with its own reader (a thread hop per page) and is woken by commits
 2. read up to ``batch.max_records`` records after the cursor, exactly as committed;
 3. ``sink.write``; per record: accepted → done, rejected → dead letter (kept, with an audit entry),
    retry → stop there; the cursor moves past the settled prefix, dead letters with it, in one
-   durable transaction; the rest is resent after a backoff, in order;
+   durable transaction, while the next batch is already on the wire (the moves stay in order, one
+   at a time); the rest is resent after a backoff, in order;
 4. a :class:`SinkError` (or a sink's bug) closes the sink and reconnects after a capped backoff.
 
 So a record is forwarded at least once and never skipped; the receiver makes it exactly once by
-``(gateway_id, seq)``. A crash between delivery and the cursor move resends that batch, no more.
+``(gateway_id, seq)``. A crash between delivery and the cursor move resends that batch and the one
+after it, no more.
 
 A sink whose class sets ``takes_stored = True`` gets its records as they were stored
 (:class:`~gateway.sinks.wire.StoredRecords`: each record's JSON without decoding it); every other
@@ -112,8 +114,9 @@ class Forwarder:
     async def run(self) -> None:
         """Forward until cancelled; closes the sink on the way out.
 
-        While a batch is on the wire the next page of a backlog is read from the journal, so a
-        catch-up after an outage overlaps the journal read with the receiver's work.
+        While a batch is on the wire the next page of a backlog is read from the journal and the
+        previous batch's cursor move is committed, so a catch-up after an outage overlaps the
+        journal's work with the receiver's.
         """
         reader = await asyncio.to_thread(JournalReader, self.journal.path)
         self.status.dead_letters = len(await asyncio.to_thread(reader.dead_letters, self.cursor_name))
@@ -121,6 +124,7 @@ class Forwarder:
         self.status.cursor = cursor
         pending: list[StoredRecord] = []
         prefetched: asyncio.Future[list[StoredRecord]] | None = None
+        settling: asyncio.Future[None] | None = None  # the durable cursor move of the last batch
         attempt = failures = 0
         try:
             while True:
@@ -129,6 +133,9 @@ class Forwarder:
                     if prefetched is not None:
                         pending, prefetched = await prefetched, None
                     if not pending:
+                        if settling is not None:  # nothing to send: the cursor move finishes first
+                            move, settling = settling, None
+                            await move
                         self._mark("idle")
                         await self._gather(cursor)
                         pending = await asyncio.to_thread(self._read, reader, cursor, self.journal.last_seq)
@@ -152,7 +159,10 @@ class Forwarder:
                     failures += 1
                     await self._back_off(failures)
                     continue
-                cursor, pending = await self._settle(cursor, pending, outcomes)
+                if settling is not None:  # cursor moves stay in order, one at a time
+                    move, settling = settling, None
+                    await move
+                cursor, pending, settling = self._settle(cursor, pending, outcomes)
                 if pending:
                     failures += 1
                     await self._back_off(failures)
@@ -163,6 +173,10 @@ class Forwarder:
             await asyncio.shield(self._close())
             if prefetched is not None:  # the reader is not shared between threads: let the read finish
                 await asyncio.shield(asyncio.wait([prefetched]))
+            if settling is not None:  # a cursor move under way completes (its thread would anyway)
+                await asyncio.shield(asyncio.wait([settling]))
+                if not settling.cancelled() and settling.exception() is not None:
+                    self._log.error("cursor move failed", error=repr(settling.exception()))
             await asyncio.to_thread(reader.close)
 
     def snapshot(self) -> SinkStatus:
@@ -285,10 +299,11 @@ class Forwarder:
         await self._close()
         return None
 
-    async def _settle(
+    def _settle(
         self, cursor: int, pending: list[StoredRecord], outcomes: Sequence[Outcome]
-    ) -> tuple[int, list[StoredRecord]]:
-        """Move the cursor past the settled prefix (dead-lettering rejects); return what is left to resend."""
+    ) -> tuple[int, list[StoredRecord], asyncio.Future[None] | None]:
+        """Start moving the cursor past the settled prefix (dead-lettering rejects): the new cursor,
+        what is left to resend, and the durable move under way (None when nothing was settled)."""
         done = len(pending)
         rejected: list[tuple[int, str]] = []
         retry_reason = None
@@ -298,16 +313,10 @@ class Forwarder:
                 break
             if outcome.verdict is Verdict.REJECTED:
                 rejected.append((pending[i].seq, outcome.reason or "rejected by the receiver"))
+        move = None
         if done:
             cursor = pending[done - 1].seq
-            await self.journal.settle(self.cursor_name, cursor, rejected)
-            self.status.cursor = cursor
-            self.status.delivered += done - len(rejected)
-            self.status.rejected += len(rejected)
-            self.status.dead_letters += len(rejected)
-            for seq, reason in rejected:
-                self._log.error("record rejected by the receiver: kept in the dead-letter list", seq=seq, reason=reason)
-            self._settled.set()
+            move = asyncio.ensure_future(self._move(cursor, done - len(rejected), rejected))
         if retry_reason is not None:
             self._failed(f"seq {pending[done].seq}: {retry_reason}")
         elif self._failing:
@@ -316,7 +325,18 @@ class Forwarder:
             self.status.last_error = None
         left = pending[done:]
         self.status.oldest_pending = left[0].gateway_time if left else None
-        return cursor, left
+        return cursor, left, move
+
+    async def _move(self, cursor: int, delivered: int, rejected: list[tuple[int, str]]) -> None:
+        """The durable cursor move with its dead letters; the status says so once it is durable."""
+        await self.journal.settle(self.cursor_name, cursor, rejected)
+        self.status.cursor = cursor
+        self.status.delivered += delivered
+        self.status.rejected += len(rejected)
+        self.status.dead_letters += len(rejected)
+        for seq, reason in rejected:
+            self._log.error("record rejected by the receiver: kept in the dead-letter list", seq=seq, reason=reason)
+        self._settled.set()
 
     # -- bookkeeping -------------------------------------------------------------------------
 
