@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test lint bench bench-drain bench-peer system-deps clean help
+.PHONY: demo test lint bench bench-drain bench-peer bench-suite soak system-deps clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,6 +52,13 @@ bench-drain: $(STAMP) system-deps  ## backlog drain rate of the HTTP and MQTT si
 
 bench-peer: $(STAMP)  ## CPU per Modbus read against Node-RED (quick; needs node and npm, installs Node-RED on first run)
 	$(BIN)/python bench/peer.py --quick
+
+bench-suite: $(STAMP)  ## footprint of a typical suite: 40 devices, 2 000 tags at 1 Hz, against the bars (quick)
+	$(BIN)/python bench/suite.py --quick
+
+SOAK_HOURS ?= 4
+soak: $(STAMP) system-deps  ## the demo-like site for SOAK_HOURS (default 4): RSS, CPU, fds, journal each minute to a CSV, then the drift
+	$(BIN)/python bench/soak.py --hours $(SOAK_HOURS)
 
 clean:  ## remove the virtualenv and demo data
 	rm -rf $(VENV) data
