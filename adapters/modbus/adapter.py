@@ -127,11 +127,12 @@ class ModbusAdapter(PollingAdapter):
         """The sample the device shows now (commissioning: ``read-once``). Moves no cursor, pops nothing."""
         return await self._mode.look()
 
-    async def poll(self) -> AsyncIterator[ReadingBatch]:
-        """Every new sample once, oldest first; a poll may yield several (missed records, a queue)."""
-        async with contextlib.aclosing(self._mode.cycle()) as cycle:
-            async for batch in cycle:
-                yield batch
+    def poll(self) -> AsyncIterator[ReadingBatch]:
+        """Every new sample once, oldest first; a poll may yield several (missed records, a queue).
+
+        The mode's own generator, handed over as it is (the caller closes it): no layer of its own.
+        """
+        return self._mode.cycle()
 
     @property
     def needs_acknowledge(self) -> bool:  # type: ignore[override]

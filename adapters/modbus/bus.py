@@ -46,6 +46,7 @@ EXCEPTION_NAMES = {
     11: "gateway target device failed to respond",
 }
 READ_FUNCTIONS = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+_READ_METHODS = {1: "read_coils", 2: "read_discrete_inputs", 3: "read_holding_registers", 4: "read_input_registers"}
 WRITE_COIL, WRITE_REGISTER = 5, 6
 #: "Gateway path unavailable", "gateway target device failed to respond": no device answered.
 GATEWAY_NO_ANSWER = frozenset({10, 11})
@@ -200,15 +201,16 @@ class ModbusBus:
         fc = READ_FUNCTIONS[table]
         where = f"{self.settings.endpoint}/{device_id}/{table}/{address}+{count}"
         async with self._lock:
-            client = await self._ensure_open(equipment_id)
-            method = (client.read_coils, client.read_discrete_inputs,
-                      client.read_holding_registers, client.read_input_registers)[fc - 1]
+            client = self._client
+            if client is None or not client.connected:
+                client = await self._ensure_open(equipment_id)
+            method = getattr(client, _READ_METHODS[fc])
             response = await self._call(equipment_id, where, method, address, count=count, device_id=device_id)
         check_response(response, function_code=fc, device_id=device_id, count=count,
                        equipment_id=equipment_id, address=where)
         if fc <= 2:
             return list(response.bits[:count])
-        return list(response.registers)
+        return response.registers  # type: ignore[no-any-return]  # a list of ints, checked above
 
     async def write_register(self, address: int, value: int, *, device_id: int, equipment_id: str) -> None:
         """Write one holding register (FC06); -1 .. -32768 are written as their 16-bit two's complement."""
