@@ -24,7 +24,7 @@ import orjson
 
 from gateway.sinks.base import WireRecord
 
-__all__ = ["UNKNOWN", "StoredRecord", "StoredRecords", "member"]
+__all__ = ["UNKNOWN", "StoredRecord", "StoredRecords", "member", "span"]
 
 #: What :func:`member` answers when the bytes alone do not say (the caller decodes the record).
 UNKNOWN: Any = object()
@@ -54,31 +54,50 @@ def member(payload: bytes, key: str) -> Any:
     """The top-level member ``key`` of a stored payload when the bytes say it plainly, else UNKNOWN.
 
     Answers strings without escapes, ``null`` and flat objects (``isa95``); anything else (an escaped
-    string, a number, an absent key) is UNKNOWN and the caller decodes the record. ``"key":`` can only
-    match a key: inside a JSON string every quote is escaped, and the only nested object of a record
-    (``isa95``: area, site, unit) holds no top-level key name.
+    string, a number, an absent key) is UNKNOWN and the caller decodes the record.
     """
-    tag = b'"' + key.encode() + b'":'
+    raw = span(payload, key)
+    if raw is None:
+        return UNKNOWN
+    if raw[0] == _QUOTE:
+        return raw[1:-1].decode()
+    if raw == b"null":
+        return None
+    try:  # a "}" inside a string cuts an object short, which then is not valid JSON
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return UNKNOWN
+
+
+def span(payload: bytes, key: str) -> bytes | None:
+    """The JSON text of the top-level member ``key``: a string without escapes, ``null``, or an object up to
+    its first ``}``; None for anything else. :func:`member` reads it; as a key, equal texts are equal values
+    once one of them has been read (an object's text is cut short only where it then fails to parse).
+
+    ``"key":`` can only match a key: inside a JSON string every quote is escaped, and the only nested
+    object of a record (``isa95``: area, site, unit) holds no top-level key name.
+    """
+    tag = _TAGS.get(key) or f'"{key}":'.encode()
     start = payload.find(tag)
     if start < 0:
-        return UNKNOWN
+        return None
     start += len(tag)
-    first = payload[start:start + 1]
-    if first == b'"':
-        end = payload.find(b'"', start + 1)
-        text = payload[start + 1:end]
-        if end < 0 or b"\\" in text:
-            return UNKNOWN
-        return text.decode()
-    if first == b"n":
-        return None if payload.startswith(b"null", start) else UNKNOWN
-    if first == b"{":
-        end = payload.find(b"}", start)
-        try:  # a "}" inside a string cuts the slice short, which then is not valid JSON
-            return orjson.loads(payload[start:end + 1]) if end > 0 else UNKNOWN
-        except orjson.JSONDecodeError:
-            return UNKNOWN
-    return UNKNOWN
+    first = payload[start] if start < len(payload) else None
+    if first == _QUOTE:
+        end = payload.find(b'"', start + 1) + 1
+    elif first == _BRACE:
+        end = payload.find(b"}", start) + 1
+    elif first == _N and payload.startswith(b"null", start):
+        return b"null"
+    else:
+        return None
+    raw = payload[start:end]
+    return raw if end > 0 and b"\\" not in raw else None
+
+
+_QUOTE, _BRACE, _N = ord('"'), ord("{"), ord("n")
+#: The members a sink reads from the bytes, as they appear in a payload.
+_TAGS = {key: f'"{key}":'.encode() for key in ("equipment_id", "gateway_time", "isa95", "parameter")}
 
 
 class StoredRecords(Sequence[WireRecord]):
@@ -126,6 +145,10 @@ class StoredRecords(Sequence[WireRecord]):
 
     def seq(self, index: int) -> int:
         return self._stored[index].seq
+
+    def payload(self, index: int) -> bytes:
+        """Record ``index``'s hashed members as stored (without ``hash`` and ``delivery``)."""
+        return self._stored[index].payload
 
     def member(self, index: int, key: str) -> Any:
         """A top-level member of record ``index``: read from the bytes when they say it plainly, else decoded."""

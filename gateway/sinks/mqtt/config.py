@@ -119,7 +119,7 @@ class MqttSinkConfig(SinkConfig):
         if self.payload == "json":
             batch_only = sorted({"batch_topic", "max_records_per_message", "max_message_bytes"} & self.model_fields_set)
             if batch_only:
-                raise ValueError(f"{', '.join(batch_only)} apply to payload: json-batch only")
+                raise ValueError(f"{', '.join(batch_only)}: only for payload: json-batch (payload is json)")
         elif self.retain_last:
             raise ValueError(
                 "retain_last needs payload: json "

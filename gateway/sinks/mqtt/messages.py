@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from gateway.sinks.base import WireRecord
 from gateway.sinks.mqtt.config import MqttSinkConfig
 from gateway.sinks.mqtt.topics import records_topic, topic
-from gateway.sinks.wire import StoredRecords
+from gateway.sinks.wire import UNKNOWN, StoredRecords, member, span
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,29 +30,36 @@ class Message:
     stop: int
 
 
+#: Topics by the JSON text of the members they are made of (see :func:`_topics`); the sink keeps one.
+TopicCache = dict[tuple[bytes | None, ...], str]
+_TOPIC_CACHE_SIZE = 50_000
+
+
 def plan(
-    records: Sequence[WireRecord], config: MqttSinkConfig, gateway_id: str
+    records: Sequence[WireRecord], config: MqttSinkConfig, gateway_id: str, known: TopicCache | None = None
 ) -> tuple[list[Message], dict[int, str]]:
-    """The messages that carry ``records``, in order, and why any record cannot go (index → reason)."""
+    """The messages that carry ``records``, in order, and why any record cannot go (index → reason).
+
+    ``known`` remembers topics from one write to the next (a sink's tags repeat every scan).
+    """
     prefix = config.topic_prefix
     rejected: dict[int, str] = {}
     encoded: list[tuple[int, str, bytes]] = []
-    field, json = _access(records)
     batched = config.payload == "json-batch"
-    stream = records_topic(prefix, gateway_id) if batched and config.batch_topic == "gateway" else None
+    if batched and config.batch_topic == "gateway":
+        stream = records_topic(prefix, gateway_id)
+        where: Callable[[int], str] = lambda i: stream  # noqa: E731
+    else:
+        levels = ("isa95", "equipment_id") if batched else ("isa95", "equipment_id", "parameter")
+        where = _topics(records, prefix, levels, {} if known is None else known)
+    json = records.json if isinstance(records, StoredRecords) else lambda i: orjson.dumps(records[i])
     for i in range(len(records)):
         try:
             payload = json(i)
         except (TypeError, AttributeError) as exc:  # a dict holding something JSON cannot: a bug upstream
-            rejected[i] = f"seq {field(i, 'seq')}: cannot encode the record as JSON: {exc}"
+            rejected[i] = f"seq {records[i].get('seq')}: cannot encode the record as JSON: {exc}"
             continue
-        if stream is not None:
-            where = stream
-        elif batched:
-            where = topic(prefix, field(i, "isa95"), field(i, "equipment_id"))
-        else:
-            where = topic(prefix, field(i, "isa95"), field(i, "equipment_id"), field(i, "parameter"))
-        encoded.append((i, where, payload))
+        encoded.append((i, where(i), payload))
     if not batched:
         return [Message(where, payload, i, i + 1) for i, where, payload in encoded], rejected
     return _group(encoded, config.max_records_per_message, config.max_message_bytes), rejected
@@ -82,8 +88,30 @@ def _group(encoded: list[tuple[int, str, bytes]], max_records: int, max_bytes: i
     return messages
 
 
-def _access(records: Sequence[WireRecord]) -> tuple[Callable[[int, str], Any], Callable[[int], bytes]]:
-    """How to read a record's member and its JSON: from the stored bytes when the forwarder handed them."""
-    if isinstance(records, StoredRecords):
-        return records.member, records.json
-    return (lambda i, key: records[i].get(key)), (lambda i: orjson.dumps(records[i]))
+def _topics(
+    records: Sequence[WireRecord], prefix: str, names: tuple[str, ...], known: TopicCache
+) -> Callable[[int], str]:
+    """The topic of record ``i`` from its members ``names`` (the ISA-95 path first).
+
+    Records as stored are read from their bytes, and a topic is remembered by the members' JSON
+    text (:func:`~gateway.sinks.wire.span`): reading and building it again costs more than
+    publishing a record of a batched message.
+    """
+    if not isinstance(records, StoredRecords):
+        return lambda i: topic(prefix, *[records[i].get(name) for name in names])
+    if len(known) > _TOPIC_CACHE_SIZE:
+        known.clear()
+
+    def where(i: int) -> str:
+        payload = records.payload(i)
+        key = tuple([span(payload, name) for name in names])
+        found = known.get(key)
+        if found is not None:
+            return found
+        values = [member(payload, name) for name in names]
+        if UNKNOWN in values:  # escaped or unusual: the decoded record says, and nothing is remembered
+            return topic(prefix, *[records.member(i, name) for name in names])
+        found = known[key] = topic(prefix, *values)
+        return found
+
+    return where

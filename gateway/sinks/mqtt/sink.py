@@ -43,7 +43,7 @@ from gateway.records import utc_now
 from gateway.sinks.base import Outcome, SinkBatch, SinkContext, SinkError
 from gateway.sinks.credentials import read_secret, tls_context
 from gateway.sinks.mqtt.config import MqttSinkConfig
-from gateway.sinks.mqtt.messages import Message, plan
+from gateway.sinks.mqtt.messages import Message, TopicCache, plan
 from gateway.sinks.mqtt.topics import status_topic
 
 log = structlog.get_logger(__name__)
@@ -73,6 +73,7 @@ class MqttSink:
         #: Resolved with the reason when the connection is lost; a fresh future per connection.
         self._lost: asyncio.Future[str] | None = None
         self._log = log.bind(sink=self.name, broker=self.broker)
+        self._topics: TopicCache = {}
 
     @property
     def connected(self) -> bool:
@@ -146,7 +147,7 @@ class MqttSink:
         if lost.done():
             raise SinkError(f"MQTT broker {self.broker}: connection lost: {lost.result()}")
         records = batch.records
-        messages, rejected = plan(records, self.config, self.gateway_id)
+        messages, rejected = plan(records, self.config, self.gateway_id, self._topics)
         outcomes: list[Outcome | None] = [None] * len(records)
         for i, reason in rejected.items():
             outcomes[i] = Outcome.rejected(reason)

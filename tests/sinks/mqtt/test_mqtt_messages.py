@@ -94,6 +94,26 @@ async def test_a_message_stays_within_the_byte_cap_and_a_larger_record_goes_alon
     assert plan(await stored(tmp_path / "j.sqlite", drafts), cfg, GATEWAY_ID) == (messages, {})
 
 
+@pytest.mark.parametrize("payload", ["json", "json-batch"])
+async def test_topics_read_from_stored_bytes_are_the_decoded_records_topics(
+    payload: str, wire_records: WireRecords, tmp_path: Path
+) -> None:
+    """Names a byte scan could misread (braces, quotes, escapes) get their own topics, write after write."""
+    odd = [
+        Isa95Path(site="s", area="a", unit="c}x"), Isa95Path(site="s", area="a", unit="c}y"),
+        Isa95Path(site='s"', area="a", unit="c"), Isa95Path(site="s\\", area="a", unit="c"), SUITE, None,
+    ]
+    drafts = [draft(i, isa95=odd[i % 6], equipment_id=["pc-1", 'pc-"1', "pc-1\n", "pc-2"][i % 4]) for i in range(24)]
+    records = await wire_records(drafts=drafts)
+    as_stored = await stored(tmp_path / "j.sqlite", drafts)
+    cfg = config(payload=payload, **({"max_records_per_message": 4} if payload == "json-batch" else {}))
+    known: dict[tuple[bytes | None, ...], str] = {}
+    for start in (0, 12):  # two writes sharing the sink's remembered topics
+        assert plan(as_stored[start:start + 12], cfg, GATEWAY_ID, known) == plan(records[start:start + 12], cfg,
+                                                                                GATEWAY_ID)
+    assert known and all("}" not in topic for topic in known.values())
+
+
 async def test_a_record_that_cannot_be_encoded_is_left_out_of_the_arrays(wire_records: WireRecords) -> None:
     records = await wire_records(drafts=runs(4))
     records[1] = records[1] | {"value": object()}
@@ -105,8 +125,8 @@ async def test_a_record_that_cannot_be_encoded_is_left_out_of_the_arrays(wire_re
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"max_records_per_message": 10}, "max_records_per_message apply to payload: json-batch only"),
-        ({"batch_topic": "gateway", "max_message_bytes": 5000}, "batch_topic, max_message_bytes apply to"),
+        ({"max_records_per_message": 10}, "max_records_per_message: only for payload: json-batch"),
+        ({"batch_topic": "gateway", "max_message_bytes": 5000}, "batch_topic, max_message_bytes: only for"),
         ({"payload": "json-batch", "retain_last": True}, "retain_last needs payload: json"),
         ({"payload": "json-batch", "max_message_bytes": 100}, "greater than or equal to 1024"),
         ({"payload": "sparkplug"}, "'json' or 'json-batch'"),
