@@ -187,14 +187,18 @@ class ModbusBus:
 
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         s = self.settings
+        client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if s.transport == "tcp":
-            return AsyncModbusTcpClient(
+            client = AsyncModbusTcpClient(
                 str(s.host), port=int(s.port or 502), timeout=s.timeout_s, retries=s.retries, reconnect_delay=0
             )
-        return AsyncModbusSerialClient(
-            str(s.serial_port), framer=FramerType.RTU, baudrate=s.baudrate, parity=s.parity,
-            stopbits=s.stopbits, bytesize=s.bytesize, timeout=s.timeout_s, retries=s.retries, reconnect_delay=0,
-        )
+        else:
+            client = AsyncModbusSerialClient(
+                str(s.serial_port), framer=FramerType.RTU, baudrate=s.baudrate, parity=s.parity,
+                stopbits=s.stopbits, bytesize=s.bytesize, timeout=s.timeout_s, retries=s.retries, reconnect_delay=0,
+            )
+        _drop_undecodable(client)
+        return client
 
     async def read(self, table: str, address: int, count: int, *, device_id: int, equipment_id: str) -> list[Any]:
         """``count`` registers (ints) or bits (bools) of ``table`` from ``address``."""
@@ -253,6 +257,24 @@ class ModbusBus:
         except ModbusException as exc:
             raise ProtocolError(f"malformed exchange: {_text(exc)}", equipment_id=equipment_id,
                                 address=where) from exc
+
+
+def _drop_undecodable(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> None:
+    """An answer whose frame is whole but whose PDU does not decode (an unknown function code, a byte
+    count past its data) makes pymodbus raise inside its protocol callback: asyncio then prints a
+    traceback and drops the connection. Such an answer is dropped here instead, so the request ends as
+    one that got no valid answer (CommunicationError after ``timeout_s``), logged once like any other.
+    Found by the fuzz suite (tests/reliability/fuzz)."""
+    framer = client.ctx.framer
+    handle_frame = framer.handleFrame
+
+    def handle(data: bytes, exp_devid: int, exp_tid: int) -> tuple[int, Any]:
+        try:
+            return handle_frame(data, exp_devid, exp_tid)
+        except ModbusIOException:
+            return len(data), None
+
+    framer.handleFrame = handle  # type: ignore[method-assign]
 
 
 def _text(exc: ModbusException) -> str:
