@@ -27,8 +27,8 @@ Faults (``inject(name, **params)``; ``clear(name)`` ends a condition, ``await re
 The clock (``SYST:DATE?``, ``SYST:TIME?``) is the host's plus ``skew_s``, shown as local time in
 ``timezone`` (an IANA name; ``UTC`` by default), following its daylight saving time as an instrument set
 to local time by a network time service would. ``clock_start`` (an ISO 8601 instant with its offset) sets
-it to show that instant when the simulator is built and run on from there: a fixed date in a site file,
-e.g. seconds before a DST change, whatever day the file is run.
+it to show that instant when the clock is first asked and run on from there: a fixed date in a site file,
+e.g. seconds before a DST change, whatever day the file is run and however long the gateway takes to start.
 """
 
 from __future__ import annotations
@@ -79,17 +79,17 @@ class DaqState:
     clock_skew_s: float = 0.0
 
 
-def _seconds_to(clock_start: str | datetime | None) -> float:
-    """How far ``clock_start`` is from now (0 without one); a ValueError when it is no instant with an offset."""
+def _instant(clock_start: str | datetime | None) -> datetime | None:
+    """``clock_start`` as an aware datetime (None without one); a ValueError when it is no instant with an offset."""
     if clock_start is None:
-        return 0.0
+        return None
     try:
         start = clock_start if isinstance(clock_start, datetime) else datetime.fromisoformat(str(clock_start))
     except ValueError:
         raise ValueError(f"clock_start {clock_start!r} is not an ISO 8601 date and time") from None
     if start.tzinfo is None:
         raise ValueError(f"clock_start {clock_start!r} needs its UTC offset (e.g. 2025-03-30T00:59:55Z)")
-    return (start - datetime.now(UTC)).total_seconds()
+    return start
 
 
 class ScpiDaqSim(Simulator):
@@ -133,7 +133,8 @@ class ScpiDaqSim(Simulator):
             raise ValueError(f"unknown time zone {timezone!r} (an IANA name such as UTC or Europe/Berlin)") from None
         self.transport = transport
         self.model = DewarModel(config, random.Random(seed) if seed is not None else random.Random())
-        self._skew_s = float(skew_s) + _seconds_to(clock_start)
+        self._skew_s = float(skew_s)
+        self._clock_start = _instant(clock_start)
         self._clock_fault_s = 0.0
         self.instrument = ScpiInstrument(
             Identity(manufacturer, model, serial, firmware), chans, lambda cs: self.model.measure(self._now(), cs),
@@ -317,6 +318,9 @@ class ScpiDaqSim(Simulator):
 
     def device_time(self) -> datetime:
         """What the instrument's clock shows: local wall time in its zone, without the zone (as SCPI says it)."""
+        if self._clock_start is not None:  # set when first asked, not when built
+            self._skew_s += (self._clock_start - datetime.now(UTC)).total_seconds()
+            self._clock_start = None
         skew = timedelta(seconds=self._skew_s + self._clock_fault_s)
         return (datetime.now(UTC) + skew).astimezone(self.timezone).replace(tzinfo=None)
 
