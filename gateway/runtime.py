@@ -42,6 +42,8 @@ _SIM_ENTRIES = TypeAdapter(list[SimulatorEntry])
 #: A slow commit (a checkpoint, a busy disk) then grows the next transaction instead of stalling the
 #: device; the journal's max_pending_rows still bounds what waits in memory.
 READS_IN_FLIGHT = 32
+#: Allocations between two young-generation collections while the gateway runs (Python's default: 700).
+YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
 def declared_simulators(path: Path) -> list[SimulatorEntry]:
@@ -167,12 +169,16 @@ async def run_gateway(
             if site.api is not None:
                 running.api = OperatorApi(running, site.api, site.gateway.id, loaded.equipment)
                 await running.api.start()
+            thresholds = gc.get_threshold()
             try:
                 if on_started is not None:
                     on_started(running)
                 # What start-up made (modules, config, maps) lives as long as the gateway: left out of
                 # the collector's full passes, which otherwise stop the loop for 100 ms and more.
                 gc.freeze()
+                # Each read allocates hundreds of objects that live until their commit; at the default
+                # threshold (700) the collector ran after nearly every read and walked them all again.
+                gc.set_threshold(max(thresholds[0], YOUNG_COLLECTION_THRESHOLD), *thresholds[1:])
                 async with _one_error(), asyncio.TaskGroup() as tg:
                     upkeep = [tg.create_task(f.run(), name=f"sink:{f.config.name}") for f in running.forwarders]
                     upkeep.append(tg.create_task(running.housekeeper.run(), name="housekeeping"))
@@ -188,6 +194,7 @@ async def run_gateway(
                     for task in upkeep:
                         task.cancel()
             finally:
+                gc.set_threshold(*thresholds)
                 gc.unfreeze()
                 if running.api is not None:  # before the journal closes: a request may still be writing to it
                     await running.api.stop()
