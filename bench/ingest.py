@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from gateway.plugins import adapter_plugins
 from gateway.runtime import run_gateway
 
 MAP = PROJECT_CONFIG_DIR / "registermaps" / "metone-6000.yaml"
+#: Linux: each thread's CPU can be read from /proc, so the gateway's is split by thread.
+PER_THREAD = os.path.isdir("/proc/self/task")
 
 
 @dataclass
@@ -125,6 +129,49 @@ def raw_sqlite(path: Path, seconds: float, batch: int, payload_bytes: int) -> Fi
     return Figure("raw SQLite insert (FULL)", rows / wall, "rows/s", cpu, wall, f"batches of {batch}")
 
 
+class ThreadCpu:
+    """CPU of this process's threads over a run, from /proc (Linux): the event loop's thread against the
+    others (the journal writer), sampled while they live because the writer's thread ends with the run."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ThreadCpu:
+        self._snap()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _snap(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended between listing and reading
+            cpu = (int(fields[11]) + int(fields[12])) / tick
+            self.first.setdefault(int(tid), cpu)
+            self.last[int(tid)] = cpu
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self._snap()
+
+    def split(self) -> tuple[float, float]:
+        """CPU seconds of the event loop's thread, and of every other thread of this process."""
+        used = {tid: self.last[tid] - self.first[tid] for tid in self.last}
+        used.pop(self._thread.native_id or -1, None)  # the sampler itself
+        loop = used.pop(threading.get_native_id(), 0.0)
+        return loop, sum(used.values())
+
+
 async def gateway(ports: Sequence[int], seconds: float, workdir: Path) -> tuple[Figure, Figure, dict[str, float]]:
     """The whole record path: adapter → normalise → concentrations → limits → hash chain → durable commit."""
     maps = workdir / "registermaps"
@@ -148,12 +195,16 @@ async def gateway(ports: Sequence[int], seconds: float, workdir: Path) -> tuple[
         batches += 1
         records += len(committed)
 
+    threads = ThreadCpu() if PER_THREAD else None
     cpu0, t0 = time.process_time(), time.monotonic()
-    await run_gateway(loaded, duration_s=seconds, on_records=count)
+    with threads or contextlib.nullcontext():
+        await run_gateway(loaded, duration_s=seconds, on_records=count)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
     with JournalReader(workdir / "journal.sqlite") as reader:
         sizes = [len(r.model_dump_json()) for r in reader.read(limit=200)]
     shape = {"records_per_read": records / max(batches, 1), "payload_bytes": sum(sizes) / max(len(sizes), 1)}
+    if threads is not None:
+        shape["loop_cpu_s"], shape["writer_cpu_s"] = threads.split()
     reads = Figure("gateway adapter path", batches / wall, "reads/s", cpu, wall, "reads normalised and committed")
     journalled = Figure("gateway journalled", records / wall, "records/s", cpu, wall,
                         f"{shape['records_per_read']:.0f} records per read")
@@ -197,6 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gateway_cpu_us_per_read": 1e6 * reads.cpu_s / max(reads.rate * reads.wall_s, 1),
         "raw_loop_cpu_us_per_read": 1e6 * raw.cpu_s / max(raw.rate * raw.wall_s, 1),
     }
+    if "loop_cpu_s" in shape:  # where the gateway's CPU goes: the event loop's thread, the journal writer's
+        n_reads = max(reads.rate * reads.wall_s, 1)
+        derived["loop_thread_cpu_us_per_read"] = 1e6 * shape["loop_cpu_s"] / n_reads
+        derived["writer_thread_cpu_us_per_read"] = 1e6 * shape["writer_cpu_s"] / n_reads
     if args.json:
         print(json.dumps({"figures": [f.__dict__ for f in figures], "derived": derived}, indent=2))
         return 0
@@ -209,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"gateway CPU per journalled record    {derived['gateway_cpu_us_per_record']:.1f} µs")
     print(f"gateway CPU per device read          {derived['gateway_cpu_us_per_read']:.0f} µs "
           f"(raw loop {derived['raw_loop_cpu_us_per_read']:.0f} µs)")
+    if "loop_thread_cpu_us_per_read" in derived:
+        print(f"  of which event-loop thread         {derived['loop_thread_cpu_us_per_read']:.0f} µs, "
+              f"journal writer thread {derived['writer_thread_cpu_us_per_read']:.0f} µs (SQLite and its fsyncs)")
     return 0
 
 
