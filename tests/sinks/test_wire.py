@@ -58,6 +58,7 @@ async def test_stored_json_is_byte_for_byte_the_decoded_wire_record(tmp_path: Pa
     tail = records[2:4]
     assert isinstance(tail, StoredRecords) and list(tail) == expected[2:4]
     assert tail.json_array() == orjson.dumps(expected[2:4])
+    assert records[:0].json_array() == orjson.dumps([]) == b"[]"
 
 
 async def test_a_member_read_from_the_bytes_is_the_decoded_value_or_unknown(tmp_path: Path) -> None:
