@@ -6,6 +6,7 @@ beside the raw aiohttp and aiomqtt loops sending the same bytes to the same rece
     python bench/drain.py --only mqtt --json # one sink, the figures as JSON
     python bench/drain.py --quick --profile  # also the top costs of each gateway drain (cProfile, to stderr)
     python bench/drain.py --only mqtt --broker-stock     # mosquitto's shipped set_tcp_nodelay false
+    python bench/drain.py --only mqtt --inflight --batch-topic gateway   # one MQTT mode only
 
 The project's bar: a one-hour backlog drains at >= 20x real time, where "x real time" is records/s
 divided by the site's rate (--site-rate: 2 000 tags at 1 Hz by default). The backlog is a real journal
@@ -15,9 +16,17 @@ gateway's: a fresh MES stand-in per HTTP measurement (it keeps one copy per seq 
 one mosquitto (the tests' site-like config) and one subscriber (persistent session, QoS 1, counting
 distinct (gateway_id, seq)) for MQTT. A figure counts only when the receiver holds every seq.
 
-The raw loops send bytes prepared before the clock starts (the same batches, topics and in-flight
-window): they are the transport's ceiling on this run. The gateway/raw ratio is what the forwarder's
-journal reads, JSON, late marks and durable cursor commits cost; it survives a noisy machine.
+MQTT is measured in each payload mode of the sink, with writes of --mqtt-batch (2 000) records:
+``json`` (one record per message) at each --inflight window, and ``json-batch`` (JSON arrays of
+consecutive records, up to 500 per message, 20 in flight) on each --batch-topic: ``equipment`` (a
+message per run of one equipment's records: 8, one counter's channels, in this backlog) and
+``gateway`` (one ordered stream: four messages per write). The subscriber counts the records of an
+array as a site's consumer would.
+
+The raw loops send bytes prepared before the clock starts (the same batches, messages, topics and
+in-flight window, built by the sinks' own code): they are the transport's ceiling on this run. The
+gateway/raw ratio is what the forwarder's journal reads, JSON, late marks, topics and durable cursor
+commits cost; it survives a noisy machine better than the rates do.
 
 A stock mosquitto (set_tcp_nodelay false) lets Nagle hold its last acknowledgements of a batch until
 the gateway's delayed ACK (about 40 ms): the sink waits for the whole batch to be acknowledged before
@@ -45,6 +54,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import aiomqtt
@@ -54,7 +64,8 @@ from gateway.journal import Journal
 from gateway.sinks.base import Sink, SinkConfig, SinkContext, WireRecord
 from gateway.sinks.forwarder import Forwarder
 from gateway.sinks.http import HttpSink, HttpSinkConfig
-from gateway.sinks.mqtt import MqttSink, MqttSinkConfig, record_topic
+from gateway.sinks.mqtt import MqttSink, MqttSinkConfig
+from gateway.sinks.mqtt.messages import plan
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the drain helpers beside this script; the broker helper with the tests
@@ -193,13 +204,33 @@ async def raw_mqtt(port: int, jobs: Sequence[tuple[str, bytes]], window: int) ->
     return wall, cpu
 
 
-async def bench_mqtt(journal: Journal, records: Sequence[WireRecord], windows: Sequence[int], batch: int,
+def mqtt_modes(windows: Sequence[int], batch_topics: Sequence[str]) -> list[dict[str, Any]]:
+    """The MQTT sink settings measured: one record per message at each window, then each json-batch topic."""
+    modes: list[dict[str, Any]] = [{"payload": "json", "max_inflight": w} for w in windows]
+    return modes + [{"payload": "json-batch", "batch_topic": t} for t in batch_topics]
+
+
+def mqtt_setting(mode: dict[str, Any]) -> str:
+    if mode["payload"] == "json":
+        return f"json, {mode['max_inflight']} in flight"
+    return f"json-batch {mode['batch_topic']}"
+
+
+def mqtt_jobs(records: Sequence[WireRecord], config: MqttSinkConfig, batch: int) -> list[tuple[str, bytes]]:
+    """(topic, payload) of every message, exactly as the sink publishes them for writes of ``batch`` records."""
+    jobs = []
+    for start in range(0, len(records), batch):
+        messages, rejected = plan(records[start:start + batch], config, GATEWAY_ID)
+        assert not rejected
+        jobs += [(m.topic, m.payload) for m in messages]
+    return jobs
+
+
+async def bench_mqtt(journal: Journal, records: Sequence[WireRecord], modes: Sequence[dict[str, Any]], batch: int,
                      site_rate: int, timeout_s: float, profile: bool, nodelay: bool, workdir: Path) -> list[Figure]:
     binary = mosquitto_binary()
     if binary is None:
         raise SystemExit("mosquitto is not installed: run `make system-deps` (or skip it with --only http)")
-    jobs = [(record_topic("cgt", r), orjson.dumps(r)) for r in records]
-    untrack()
     broker = Mosquitto(workdir / "mosquitto", binary)
     if not nodelay:
         broker.conf.write_text(broker.conf.read_text().replace("set_tcp_nodelay true\n", ""))
@@ -208,9 +239,16 @@ async def bench_mqtt(journal: Journal, records: Sequence[WireRecord], windows: S
     figures, n = [], len(records)
     try:
         subscriber = Subscriber(broker.port)
-        for window in windows:
+        for number, mode in enumerate(modes):
+            setting = mqtt_setting(mode)
+            config = MqttSinkConfig.model_validate({
+                "name": f"uns-{number}", "type": "mqtt", "host": "127.0.0.1", "port": broker.port,
+                "batch": {"max_records": batch, "max_age_s": 0.0}, **mode,
+            })
+            jobs = mqtt_jobs(records, config, batch)
+            untrack()
             for path in ("raw aiomqtt loop", "gateway forwarder"):
-                print(f"mqtt: {path}, {window} in flight ...", file=sys.stderr)
+                print(f"mqtt: {path}, {setting} ({len(jobs)} messages) ...", file=sys.stderr)
                 await asyncio.to_thread(subscriber.ask, "reset")
                 assert broker.process is not None
                 pids = {"broker": broker.process.pid, "subscriber": subscriber.proc.pid}
@@ -219,20 +257,17 @@ async def bench_mqtt(journal: Journal, records: Sequence[WireRecord], windows: S
                 failures = 0
                 t0 = time.monotonic()
                 if path.startswith("raw"):
-                    wall, cpu = await raw_mqtt(broker.port, jobs, window)
+                    wall, cpu = await raw_mqtt(broker.port, jobs, config.max_inflight)
                 else:
-                    config = MqttSinkConfig.model_validate({
-                        "name": f"uns-{window}", "type": "mqtt", "host": "127.0.0.1", "port": broker.port,
-                        "max_inflight": window, "batch": {"max_records": batch, "max_age_s": 0.0},
-                    })
-                    sink = MqttSink(config, SinkContext(GATEWAY_ID, "plant-1"))
+                    sink = MqttSink(config, SinkContext(GATEWAY_ID))
                     wall, cpu, failures = await forward(journal, sink, config, timeout_s, profiler)
                 seen = await subscriber.wait_for(n, timeout_s=30)
                 receiver = {k: process_cpu_s(p) - before[k] for k, p in pids.items()}
-                figures.append(Figure("mqtt", path, f"in flight {window}", n, wall, cpu, site_rate,
+                figures.append(Figure("mqtt", path, setting, n, wall, cpu, site_rate,
                                       seen["distinct"] == n, receiver, seen["last_new"] - t0, failures))
                 if profiler is not None:
-                    print_profile(profiler, f"MQTT sink, {window} in flight")
+                    print_profile(profiler, f"MQTT sink, {setting}")
+            del jobs
     finally:
         if subscriber is not None:
             subscriber.stop()
@@ -260,7 +295,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Figure]:
         if args.only in (None, "http"):
             figures += await bench_http(journal, records, args.batch, args.site_rate, timeout_s, args.profile)
         if args.only in (None, "mqtt"):
-            figures += await bench_mqtt(journal, records, args.inflight, args.mqtt_batch, args.site_rate, timeout_s,
+            modes = mqtt_modes(args.inflight, args.batch_topic)
+            figures += await bench_mqtt(journal, records, modes, args.mqtt_batch, args.site_rate, timeout_s,
                                         args.profile, not args.broker_stock, workdir)
     return figures
 
@@ -272,8 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--records", type=int, default=200_000, help="records in the backlog (default 200 000)")
     p.add_argument("--site-rate", type=int, default=2000, help="records/s the site commits (tags x Hz; default 2000)")
     p.add_argument("--batch", type=int, nargs="+", default=[500, 2000], help="HTTP batch sizes (max_records)")
-    p.add_argument("--inflight", type=int, nargs="+", default=[20, 100], help="MQTT publishes in flight")
-    p.add_argument("--mqtt-batch", type=int, default=500, help="records per write of the MQTT sink (default 500)")
+    p.add_argument("--inflight", type=int, nargs="*", default=[20, 100],
+                   help="MQTT payload json: publishes in flight, one record per message (none: json-batch only)")
+    p.add_argument("--batch-topic", nargs="*", choices=("equipment", "gateway"), default=["equipment", "gateway"],
+                   help="MQTT payload json-batch: the batch topics measured (none: json only)")
+    p.add_argument("--mqtt-batch", type=int, default=2000, help="records per write of the MQTT sink (default 2000)")
     p.add_argument("--broker-stock", action="store_true",
                    help="mosquitto with its shipped set_tcp_nodelay false (its acks may wait for Nagle)")
     p.add_argument("--only", choices=("http", "mqtt"), default=None, help="measure one sink only")

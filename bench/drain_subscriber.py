@@ -3,7 +3,9 @@
     python bench/drain_subscriber.py --port 1883
 
 Persistent session (clean_session false), QoS 1, subscribed to ``<prefix>/#``; counts distinct
-``(gateway_id, seq)`` of the record messages (status messages carry no seq and are counted apart).
+``(gateway_id, seq)`` of the records, whether a message carries one (``payload: json``) or an array
+of them (``json-batch``), as the MQTT sink's README asks of a consumer (status messages carry no seq
+and are counted apart).
 Prints one JSON line when subscribed, then answers commands read from stdin, one JSON line each:
 ``count`` (the counters and the monotonic time of the last new record) and ``reset`` (forget all).
 Exits when stdin closes.
@@ -36,12 +38,14 @@ class Counter:
         self.messages += 1
         try:
             doc = orjson.loads(payload)
-            key = (doc["gateway_id"], doc["seq"])
+            records = doc if type(doc) is list else [doc]
+            keys = [(r["gateway_id"], r["seq"]) for r in records]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             self.other += 1
             return
-        if key not in self.seen:
-            self.seen.add(key)
+        before = len(self.seen)
+        self.seen.update(keys)
+        if len(self.seen) > before:
             self.last_new = time.monotonic()
 
     def answer(self) -> dict[str, object]:
