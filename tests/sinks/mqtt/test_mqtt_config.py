@@ -96,7 +96,7 @@ def test_the_sample_entries_load(tmp_path: Path) -> None:
         (tmp_path / "pki" / name).write_text("x")
     indented = "".join(f"  {line}" for line in SAMPLE.read_text().splitlines(keepends=True))
     loaded = load_site(_site(tmp_path, indented), {}, sink_types={"mqtt": plugin})
-    uns, cloud = loaded.site.sinks
+    uns, cloud, historian = loaded.site.sinks
     assert (uns.name, uns.retain_last, cloud.topic_prefix, cloud.password_env) == (
         "uns",
         True,
@@ -104,6 +104,7 @@ def test_the_sample_entries_load(tmp_path: Path) -> None:
         "CGT_MQTT_PASSWORD",
     )
     assert cloud.ca_file == tmp_path / "pki" / "broker-ca.pem"
+    assert (historian.payload, historian.batch_topic, historian.batch.max_records) == ("json-batch", "equipment", 2000)
 
 
 def test_topic_levels_are_sanitised() -> None:
