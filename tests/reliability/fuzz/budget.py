@@ -1,6 +1,6 @@
 """The fuzz suite's budget and tally: how many examples each codec gets, and what was run.
 
-Short form (``make test``): a couple of thousand examples per codec. Long form: ``CGT_FUZZ_EXAMPLES=100000``
+Short form (``make test``): 1 200 examples per codec. Long form: ``CGT_FUZZ_EXAMPLES=100000``
 runs that many examples per codec, split over the codec's tests (every example mutates at least one
 frame), with a per-test timeout that grows with them. Kept out of ``conftest.py`` so that the tests and
 the conftest's end-of-run summary share one module.
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 
 EXAMPLES_ENV = "CGT_FUZZ_EXAMPLES"
 #: Examples per codec in the short form.
-SHORT_FORM = 2000
+SHORT_FORM = 1200
 #: A generous bound on one example's cost, for the long form's per-test timeout.
 WORST_EXAMPLE_S = 0.01
 

@@ -1,7 +1,7 @@
 """Fixtures of the fuzz suite: each test's time added to its codec's tally, logs quiet while fuzzing, and
 the tally printed at the end of the run.
 
-Short form (``make test``): a couple of thousand examples per codec, the codec fuzzers in about half a
+Short form (``make test``): 1 200 examples per codec, the codec fuzzers in about a quarter of a
 minute. Long form: ``CGT_FUZZ_EXAMPLES=100000 .venv/bin/pytest tests/reliability/fuzz`` runs that many
 examples per codec (see ``budget.py``). Hypothesis prints a failing example with its seed.
 """
