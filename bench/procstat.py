@@ -22,6 +22,8 @@ class ProcSample:
     #: CPU of the main thread alone (the event loop); the rest is other threads (journal writer, SQLite readers).
     main_thread_cpu_s: float
     rss_mb: float
+    #: The anonymous part of the resident set (heap, stacks): where a leak shows; the rest is mapped files.
+    anon_mb: float
     #: Peak resident set since the process started (VmHWM).
     hwm_mb: float
     fds: int
@@ -55,6 +57,7 @@ def proc_sample(pid: int) -> ProcSample:
         cpu_s=process_cpu_s(pid),
         main_thread_cpu_s=_thread_cpu_s(pid, pid),
         rss_mb=_kb_to_mb(status["VmRSS"]),
+        anon_mb=_kb_to_mb(status["RssAnon"]),
         hwm_mb=_kb_to_mb(status["VmHWM"]),
         fds=len(os.listdir(f"/proc/{pid}/fd")),
         threads=int(status["Threads"]),

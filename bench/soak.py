@@ -59,7 +59,7 @@ RSS_BAR_MB = 200.0
 RSS_TOLERANCE_MB_PER_DAY = 10.0
 #: CPU drift a day (percentage points of one core) under which CPU is called steady.
 CPU_TOLERANCE_PTS_PER_DAY = 1.0
-FIELDS = ["time", "elapsed_min", "rss_mb", "peak_rss_mb", "cpu_pct", "main_thread_cpu_pct", "open_fds",
+FIELDS = ["time", "elapsed_min", "rss_mb", "rss_anon_mb", "peak_rss_mb", "cpu_pct", "main_thread_cpu_pct", "open_fds",
           "threads", "journal_mb", "last_seq", "records_per_s", "sink_backlog", "devices_up", "devices",
           "device_failures", "sims_cpu_pct", "sims_rss_mb", "load_1min"]
 
@@ -123,6 +123,7 @@ def row(start: Sample, prev: Sample, now: Sample) -> dict[str, Any]:
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "elapsed_min": round((now.at - start.at) / 60, 2),
         "rss_mb": round(g.rss_mb, 1),
+        "rss_anon_mb": round(g.anon_mb, 1),
         "peak_rss_mb": round(g.hwm_mb, 1),
         "cpu_pct": round(100 * (g.cpu_s - prev.gateway.cpu_s) / dt, 2),
         "main_thread_cpu_pct": round(100 * (g.main_thread_cpu_s - prev.gateway.main_thread_cpu_s) / dt, 2),
@@ -172,6 +173,7 @@ def drift(rows: Sequence[dict[str, Any]], warmup_min: float) -> list[str]:
     hours = [r["elapsed_min"] / 60 for r in steady]
     lines = []
     rss, rss_se = fit(hours, [r["rss_mb"] for r in steady])
+    anon, anon_se = fit(hours, [r["rss_anon_mb"] for r in steady])
     cpu, cpu_se = fit(hours, [r["cpu_pct"] for r in steady])
     fds, fds_se = fit(hours, [r["open_fds"] for r in steady])
     threads, _ = fit(hours, [r["threads"] for r in steady])
@@ -181,20 +183,25 @@ def drift(rows: Sequence[dict[str, Any]], warmup_min: float) -> list[str]:
     lines.append(f"after a {warmup_min:g}-minute warm-up, {len(steady)} samples over {60 * span:.0f} min:")
     lines.append(f"  RSS slope      {rss:+8.2f} ± {rss_se:.2f} MB/hour   (last {steady[-1]['rss_mb']:.1f} MB, "
                  f"peak {steady[-1]['peak_rss_mb']:.1f} MB)")
+    lines.append(f"  of which anon  {anon:+8.2f} ± {anon_se:.2f} MB/hour   (heap and stacks: last "
+                 f"{steady[-1]['rss_anon_mb']:.1f} MB)")
     lines.append(f"  CPU slope      {cpu:+8.2f} ± {cpu_se:.2f} points/hour (mean "
                  f"{sum(r['cpu_pct'] for r in steady) / len(steady):.1f} % of one core)")
     lines.append(f"  fds slope      {fds:+8.2f} ± {fds_se:.2f} /hour   threads slope {threads:+.2f} /hour")
     lines.append(f"  journal grows  {jslope:8.1f} MB/hour")
+    if span < 1:
+        lines.append("(under an hour of samples: a one-off step, such as a cache filling, reads as a slope here; "
+                     "only hours tell it from a leak)")
     if rss > 3 * rss_se and 24 * rss > RSS_TOLERANCE_MB_PER_DAY:
-        left = (RSS_BAR_MB - steady[-1]["rss_mb"]) / rss
-        lines.append(f"verdict: RSS rises steadily ({24 * rss:.0f} MB a day; the {RSS_BAR_MB:.0f} MB bar in "
-                     f"{max(left, 0):.0f} h): looks like a leak")
+        left = max(RSS_BAR_MB - steady[-1]["rss_mb"], 0) / rss
+        lines.append(f"verdict: RSS rises steadily ({24 * rss:.0f} MB a day at this rate; the {RSS_BAR_MB:.0f} MB "
+                     f"bar in {left:.1f} h): looks like a leak")
     elif rss > 3 * rss_se:
         lines.append(f"verdict: RSS rises slightly, {24 * rss:.1f} MB a day (under {RSS_TOLERANCE_MB_PER_DAY:g}): "
                      "no leak that matters")
     else:
-        lines.append(f"verdict: RSS flat within noise; this run would have seen a leak of about {3 * rss_se:.1f} "
-                     "MB/hour or more")
+        lines.append(f"verdict: no steady RSS rise this run can tell from noise (a run this long shows a leak of "
+                     f"about {3 * rss_se:.1f} MB/hour or more)")
     if cpu > 3 * cpu_se and 24 * cpu > CPU_TOLERANCE_PTS_PER_DAY:
         lines.append(f"verdict: CPU climbs {24 * cpu:.1f} points a day: work grows with time (a growing scan?)")
     else:
@@ -245,13 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"soaking the {args.site} site ({devices} devices) for {minutes:g} min, a sample every "
               f"{args.interval_s:g} s into {out}", file=sys.stderr)
         start = prev = take(gateway.pid, groups, api_port)
-        end = start.at + 60 * minutes
+        samples = max(1, int(60 * minutes // args.interval_s))
         with out.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=FIELDS)
             writer.writeheader()
             try:
-                while time.monotonic() < end - 1:
-                    time.sleep(max(0.0, min(prev.at + args.interval_s, end) - time.monotonic()))
+                for _ in range(samples):
+                    time.sleep(max(0.0, prev.at + args.interval_s - time.monotonic()))
                     if gateway.poll() is not None:
                         print(f"the gateway exited with {gateway.returncode}; see {workdir / 'gateway.log'}",
                               file=sys.stderr)
