@@ -14,7 +14,6 @@ built by the BacT/ALERT simulator's own encoder (load, positive, negative, a cor
 from __future__ import annotations
 
 import re
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +28,7 @@ from gateway.journal._chain import draft_body, encode_payload
 from gateway.pipeline import Entry, EquipmentPipeline
 from gateway.records import ReadingBatch
 from tests.adapters.astm.worked import BACTALERT_POSITIVE, MINI_LIS
-from tests.reliability.fuzz.mutations import Framing, pieces
+from tests.reliability.fuzz.mutations import Framing, pieces, run
 
 STX, ETX, ETB, EOT, ENQ, CR, LF = 0x02, 0x03, 0x17, 0x04, 0x05, 0x0D, 0x0A
 #: Characters LIS01-A2 forbids in frame text (a frame carrying one is refused).
@@ -160,16 +159,6 @@ class _Recording(Assembler):
         if out is not None:
             self.outcomes.append(out)
         return out
-
-
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never suspends (nothing in the drive waits on I/O) to its end."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise AssertionError("the adapter waited on something: the drive only runs code that never suspends")
 
 
 @dataclass

@@ -37,7 +37,7 @@ from gateway.errors import CommunicationError, DeviceError, DeviceReportedError,
 from gateway.journal._chain import draft_body, encode_payload
 from gateway.pipeline import Entry, EquipmentPipeline
 from gateway.records import Quality, RawReading, ReadingBatch
-from tests.reliability.fuzz.astm_drive import run
+from tests.reliability.fuzz.mutations import run
 
 EVERY_TYPE = Path(__file__).with_name("every-type.yaml")
 

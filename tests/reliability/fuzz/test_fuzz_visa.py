@@ -38,8 +38,8 @@ from gateway.errors import CommunicationError
 from gateway.journal._chain import draft_body, encode_payload
 from gateway.pipeline import EquipmentPipeline
 from gateway.records import Quality, ReadingBatch
-from tests.reliability.fuzz.astm_drive import run
 from tests.reliability.fuzz.budget import budget, tally, timeout_s
+from tests.reliability.fuzz.mutations import run
 
 TALLY = tally("visa")
 
