@@ -155,6 +155,9 @@ class DeviceSupervisor:
     ) -> None:
         if done.done():  # cancelled: the records are committed regardless, nobody waits for them
             return
+        if committed is not None and committed.cancelled():
+            done.cancel()
+            return
         try:
             if committed is not None:
                 records = committed.result()
