@@ -86,6 +86,7 @@ def test_a_bad_protocol_file_is_refused_with_located_errors(tmp_path: Path) -> N
         "    steps:\n"
         "      - {inject: {sim: counter}, mes: {action: go_down}}\n"
         "      - kill_gateway: true\n"
+        "      - wait_for: {seconds: 1, after: {parameter: device_event}}\n"
         "    accept:\n"
         "      - {verify: fine}\n"
     )
@@ -93,7 +94,8 @@ def test_a_bad_protocol_file_is_refused_with_located_errors(tmp_path: Path) -> N
         load_protocol(path)
     text = str(caught.value)
     assert f"{path}:9: cases.0.steps.0: a step does exactly one thing" in text
-    assert f"{path}:12: cases.0.accept.0.verify: Input should be 'ok' or 'broken'" in text
+    assert f"{path}:11: cases.0.steps.2.wait_for: wait_for after goes with records" in text
+    assert f"{path}:13: cases.0.accept.0.verify: Input should be 'ok' or 'broken'" in text
 
 
 def test_the_shipped_protocol_names_requirements_and_existing_sites() -> None:

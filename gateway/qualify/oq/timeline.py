@@ -14,6 +14,9 @@ class Condition(Strict):
     """What ``wait_for`` waits for, within ``timeout_s``."""
 
     records: CountedRecords | None = None
+    #: With ``records``: count only the records committed after the last one matching this filter
+    #: (e.g. Good values after a device restart), none while no record matches it.
+    after: RecordFilter | None = None
     #: Records stored by the MES stand-in for this gateway, at least this many.
     mes_stored: int | None = Field(default=None, ge=0)
     #: The committed journal's last seq, at least this much.
@@ -37,6 +40,8 @@ class Condition(Strict):
         if sum(x is not None for x in given) + self.mes_caught_up + self.gateway_exited != 1:
             raise ValueError("wait_for needs exactly one of records, mes_stored, committed, backlog, mes_caught_up,"
                              " seconds, gateway_exited, sim_state")
+        if self.after is not None and self.records is None:
+            raise ValueError("wait_for after goes with records (the records counted after it)")
         return self
 
 

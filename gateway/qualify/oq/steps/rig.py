@@ -246,13 +246,19 @@ class Rig(GatewayControl):
                 await asyncio.sleep(min(POLL_S * 4, max(0.0, end - time.monotonic())))
             return f"{cond.seconds:g} s passed"
         if cond.records is not None:
-            want = cond.records
+            want, after = cond.records, cond.after
 
             def enough() -> bool:
-                n = sum(1 for r in self.records() if want.matches(r))
+                records = self.records()
+                if after is not None:
+                    last = max((i for i, r in enumerate(records) if after.matches(r)), default=len(records))
+                    records = records[last + 1:]
+                n = sum(1 for r in records if want.matches(r))
                 return n >= (want.min_count if want.min_count is not None else want.count or 0)
 
             what = f"records {want.model_dump(exclude_none=True)}"
+            if after is not None:
+                what += f" after the last {after.model_dump(exclude_none=True)}"
             await self.wait(enough, cond.timeout_s, what, threaded=True)
         elif cond.mes_stored is not None:
             n = cond.mes_stored
