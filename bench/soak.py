@@ -13,8 +13,9 @@ gateway's RSS and peak, CPU over the minute, open descriptors and threads (/proc
 and records/s, the sinks' backlog and the devices up (its /metrics). The asyncio task count is not
 observable from outside: the API exposes no process metrics, so descriptors and threads stand in for it.
 
-At the end, least-squares slopes after the warm-up: RSS in MB/hour and CPU in points/hour, each with its
-standard error, and a verdict. Short runs cannot see a slow leak; the error says how slow.
+At the end, least-squares slopes after the warm-up: RSS (and its anonymous part, where a leak shows) in
+MB/hour and CPU in points/hour, each with its standard error, and a verdict. Short runs cannot see a slow
+leak (the error says how slow) nor tell a rise from a cache filling: that takes hours.
 
 The MES stand-in keeps every record it receives in memory (about 3.5 KB each): the suite's 2 000 records/s
 fill 25 GB an hour of it, so soak the suite for minutes, the demo for hours.
@@ -189,10 +190,10 @@ def drift(rows: Sequence[dict[str, Any]], warmup_min: float) -> list[str]:
                  f"{sum(r['cpu_pct'] for r in steady) / len(steady):.1f} % of one core)")
     lines.append(f"  fds slope      {fds:+8.2f} ± {fds_se:.2f} /hour   threads slope {threads:+.2f} /hour")
     lines.append(f"  journal grows  {jslope:8.1f} MB/hour")
-    if span < 1:
-        lines.append("(under an hour of samples: a one-off step, such as a cache filling, reads as a slope here; "
-                     "only hours tell it from a leak)")
-    if rss > 3 * rss_se and 24 * rss > RSS_TOLERANCE_MB_PER_DAY:
+    if rss > 3 * rss_se and span < 1:
+        lines.append(f"verdict: RSS rose {rss:+.1f} MB/hour over {60 * span:.0f} min: too short to tell a leak from a "
+                     "cache filling or a one-off step; run it for hours (make soak)")
+    elif rss > 3 * rss_se and 24 * rss > RSS_TOLERANCE_MB_PER_DAY:
         left = max(RSS_BAR_MB - steady[-1]["rss_mb"], 0) / rss
         lines.append(f"verdict: RSS rises steadily ({24 * rss:.0f} MB a day at this rate; the {RSS_BAR_MB:.0f} MB "
                      f"bar in {left:.1f} h): looks like a leak")
