@@ -268,8 +268,8 @@ class WriterStore:
         if free >= self._min_free_bytes:
             return None
         return JournalError(
-            f"{self._path}: only {free / 1e6:.0f} MB free, below the journal's floor of "
-            f"{self._min_free_bytes / 1e6:.0f} MB: refusing new records; free disk space or lower journal.min_free_mb"
+            f"{self._path}: only {free / 1e6:.1f} MB free, below the journal's floor of "
+            f"{self._min_free_bytes / 1e6:g} MB: refusing new records; free disk space or lower journal.min_free_mb"
         )
 
     @contextlib.contextmanager
