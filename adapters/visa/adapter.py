@@ -18,6 +18,10 @@ the detail), because the instrument itself says something went wrong while it me
 When the map has ``clock:``, the instrument's clock is read on the first scan after a connect and every
 ``every_n_scans`` after (date, time, date: three short queries) and compared with the gateway's; the
 offset goes on every batch as ``clock_offset_s`` (see :mod:`adapters.visa.clock`).
+
+A reply with the wrong field count may mean the session is out of step (a stray line end split a reply,
+so every later query would read the previous one's leftover): what is pending is discarded before the
+next query, and if anything was, the scan carries a ``reply_resynchronised`` event.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from gateway.records import Quality, RawReading, ReadingBatch, utc_now
 _SERIAL_PARITY = {"none": Parity.none, "odd": Parity.odd, "even": Parity.even}
 _STOP_BITS = {1: StopBits.one, 2: StopBits.two}
 _SHOWN_ERRORS = 3
+#: How long to wait for stray reply lines after a reply with the wrong field count (paid by a wrong map each scan).
+STRAY_WAIT_S = 0.05
 
 
 class IdentityMismatch(DeviceReportedError):
@@ -136,7 +142,10 @@ class VisaAdapter(PollingAdapter):
         try:
             for query in self.map.scan:
                 raw = await self.session.query(query.query)
-                scan.readings += self._decode(query, raw)
+                readings, in_step = self._decode(query, raw)
+                scan.readings += readings
+                if not in_step:
+                    scan.events += await self._resynchronise()
             if due:  # before the error queue, so an error the clock queries raise is read with this scan
                 scan.events += await self._read_clock()
             errors, problem = await self._read_errors()
@@ -150,8 +159,8 @@ class VisaAdapter(PollingAdapter):
             self._flag(scan, Quality.UNCERTAIN, f"the instrument's error queue could not be read: {problem}")
         return scan, None
 
-    def _decode(self, query: ScanQuery, raw: bytes) -> list[RawReading]:
-        """One reading per point of the query; a reply with the wrong field count makes them all Bad."""
+    def _decode(self, query: ScanQuery, raw: bytes) -> tuple[list[RawReading], bool]:
+        """One reading per point of the query, and whether the field count fit; if not, they are all Bad."""
         now = utc_now()
         eq_id = self.equipment.id
         text = raw.decode("ascii", errors="replace")
@@ -165,7 +174,7 @@ class VisaAdapter(PollingAdapter):
                 RawReading(eq_id, name, self.sources[name], None, now, Quality.BAD_DECODING_ERROR, raw=raw,
                            detail=detail)
                 for name in query.points
-            ]
+            ], False
         readings = []
         for name, text_field in zip(query.points, fields, strict=True):
             number = parse_number(text_field)
@@ -173,7 +182,18 @@ class VisaAdapter(PollingAdapter):
                 eq_id, name, self.sources[name], number.value, now, number.quality,
                 raw=text_field.encode("ascii", errors="replace"), detail=number.detail,
             ))
-        return readings
+        return readings, True
+
+    async def _resynchronise(self) -> list[tuple[str, str]]:
+        """Drop stray reply lines after a reply out of step, so the next query reads its own reply.
+
+        A map that is simply wrong leaves nothing pending: no event, only the short wait.
+        """
+        dropped = await self.session.discard_pending(STRAY_WAIT_S)
+        if not dropped.lines:
+            return []
+        return [("reply_resynchronised",
+                 f"discarded {dropped.lines} stray reply line(s) ({dropped.size} bytes) after a reply out of step")]
 
     async def _read_clock(self) -> list[tuple[str, str]]:
         """Compare the instrument's clock with the gateway's; an event when its replies become unreadable."""

@@ -19,6 +19,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyvisa
@@ -31,6 +32,16 @@ from gateway.errors import CommunicationError
 T = TypeVar("T")
 
 _RESOURCE_MANAGER_LOCK = threading.Lock()
+#: At most this many stray lines are dropped at once: an instrument that never stops talking is not drained forever.
+MAX_STRAY_LINES = 32
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """What :meth:`VisaSession.discard_pending` dropped: reply lines (a serial buffer counts as one) and bytes."""
+
+    lines: int = 0
+    size: int = 0
 
 
 def _resource_manager() -> pyvisa.ResourceManager:
@@ -77,6 +88,15 @@ class VisaSession:
         """Send a command that has no reply."""
         await self._call(command, self._write, command)
 
+    async def discard_pending(self, wait_s: float = 0.05) -> Discarded:
+        """Drop reply lines nobody asked for, so the next query reads its own reply.
+
+        After a reply out of step (a stray line end splits one reply in two) every later query would read
+        the previous one's leftover until a reconnect. Reads with a ``wait_s`` timeout until nothing more
+        arrives (at most :data:`MAX_STRAY_LINES` lines): costs ``wait_s`` when nothing is pending.
+        """
+        return await self._call("discard pending replies", self._discard_pending, wait_s)
+
     async def close(self) -> None:
         """Close the resource and end the thread. Safe to call twice; waits at most for a call in progress
         to time out (it holds the thread), so a closed session never leaves a call behind."""
@@ -111,6 +131,29 @@ class VisaSession:
 
     def _write(self, command: str) -> None:
         self._opened().write(command)
+
+    def _discard_pending(self, wait_s: float) -> Discarded:
+        instrument = self._opened()
+        lines = size = 0
+        if isinstance(instrument, SerialInstrument):
+            size = instrument.bytes_in_buffer
+            lines = 1 if size else 0
+            instrument.flush(BufferOperation.discard_read_buffer)
+        timeout = instrument.timeout
+        instrument.timeout = max(1, round(wait_s * 1000))
+        try:
+            for _ in range(MAX_STRAY_LINES):
+                try:
+                    reply = instrument.read_raw()
+                except VisaIOError as exc:
+                    if exc.abbreviation == "VI_ERROR_TMO":
+                        break  # nothing more arrived within wait_s: in step again
+                    raise
+                lines += 1
+                size += len(reply)
+        finally:
+            instrument.timeout = timeout
+        return Discarded(lines, size)
 
     def _close(self) -> None:
         instrument, self._instrument = self._instrument, None

@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import deque
 from pathlib import Path
 
 import pytest
+import yaml
 from test_visa_support import daq, of, run_until, site_file
 
 from adapters.visa import VisaEquipmentConfig, plugin
+from adapters.visa.session import VisaSession
 from device_sims.scpi_daq import ScpiDaqSim
 from gateway.adapter import SharedResources
 from gateway.errors import CommunicationError
 from gateway.records import Kind, Quality
+from tests.reliability.fuzz.relays import TcpRelay
 from tests.waiting import eventually
 
 PROBE = "probe_101_temperature"
@@ -135,3 +139,92 @@ async def test_a_dropped_connection_is_a_gap_and_the_instrument_comes_back(tmp_p
         await eventually(lambda: sim.state().connections >= 2, what="a second connection")
     checks = of(records, "LN2-1", "device_event", value="identity_checked")
     assert len(checks) == 2, "the identity is checked again on every connect"
+
+
+class StrayLineEnd(TcpRelay):
+    """Once armed, puts one stray line end inside the next ``MEAS:TEMP?`` reply (after its second field)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        super().__init__(target)
+        self.armed = False
+        self.split: bytes | None = None
+        self._queries: deque[str] = deque()
+
+    def request(self, data: bytes) -> None:
+        self._queries += [line.split(b" ")[0].decode() for line in data.split(b"\n") if b"?" in line]
+
+    def cut(self, buffer: bytearray) -> list[bytes]:
+        units = []
+        while (end := buffer.find(b"\n")) >= 0:
+            units.append(bytes(buffer[: end + 1]))
+            del buffer[: end + 1]
+        return units
+
+    def corrupt(self, unit: bytes) -> bytes:
+        query = self._queries.popleft() if self._queries else ""
+        if not self.armed or self.split is not None or query != "MEAS:TEMP?":
+            return unit
+        self.split = unit
+        first, second, rest = unit.split(b",", 2)
+        return first + b"," + second + b"\n," + rest
+
+
+async def test_a_reply_out_of_step_is_one_bad_scan_then_the_session_reads_in_step(tmp_path: Path) -> None:
+    """A stray line end inside one reply once left every later scan reading the previous query's leftover."""
+    async with ScpiDaqSim(seed=26) as sim, StrayLineEnd(("127.0.0.1", sim.port)) as relay:
+        path = site_file(tmp_path, daq("LN2-1", sim).replace(sim.resource, f"TCPIP0::127.0.0.1::{relay.port}::SOCKET"))
+
+        def arm(rs: list) -> None:
+            relay.armed = relay.armed or any(r.quality is Quality.GOOD for r in of(rs, "LN2-1", PROBE))
+
+        def four_scans_after_the_split(rs: list) -> bool:
+            probes = of(rs, "LN2-1", PROBE)
+            bad = [i for i, r in enumerate(probes) if r.quality is Quality.BAD_DECODING_ERROR]
+            return bool(bad) and len(probes) - bad[0] > 4
+
+        records = await run_until(path, four_scans_after_the_split, during=arm)
+    assert relay.split is not None
+    probes = of(records, "LN2-1", PROBE)
+    first_bad = next(i for i, r in enumerate(probes) if r.quality is Quality.BAD_DECODING_ERROR)
+    bad = probes[first_bad]
+    assert bad.value is None and "has 2 field(s), the map expects 4" in (bad.detail or "")
+    after = probes[first_bad + 1 :]
+    assert [r.quality for r in after] == [Quality.GOOD] * len(after), [r.detail for r in after]
+    (event,) = of(records, "LN2-1", "device_event", value="reply_resynchronised")
+    assert "discarded 1 stray reply line(s)" in (event.detail or "")
+    sent = {float(u.split(b",")[0]) for u in relay.sent if u[:1] in b"+-" and u.count(b",") == 3}
+    assert all(r.value in sent for r in after), "a Good value that is not the first field of a reply sent"
+    assert not of(records, "LN2-1", "communication", value="lost"), "resynchronised without a reconnect"
+
+
+async def test_a_map_with_the_wrong_field_count_is_bad_without_an_event_every_scan(tmp_path: Path) -> None:
+    """Nothing is pending after a reply that is whole but does not fit the map: no resynchronisation to report."""
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "config/visa-maps/scpi-temperature-daq.yaml").read_text())
+    shipped["scan"][0]["points"].remove("ch104")
+    del shipped["points"]["ch104"]
+    (tmp_path / "three.yaml").write_text(yaml.safe_dump(shipped))
+    async with ScpiDaqSim(seed=27) as sim:
+        path = site_file(tmp_path, daq("LN2-1", sim, instrument_map="three.yaml"))
+        records = await run_until(path, lambda rs: len(of(rs, "LN2-1", PROBE)) >= 5)
+    probes = of(records, "LN2-1", PROBE)
+    assert all(r.quality is Quality.BAD_DECODING_ERROR for r in probes)
+    assert "has 4 field(s), the map expects 3" in (probes[0].detail or "")
+    assert not of(records, "LN2-1", "device_event", value="reply_resynchronised")
+    assert not of(records, "LN2-1", "communication", value="lost")
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+async def test_discard_pending_drops_replies_nobody_read_and_the_next_query_reads_its_own(transport: str) -> None:
+    async with ScpiDaqSim(transport=transport, seed=28) as sim:
+        session = VisaSession(sim.resource, equipment_id="LN2-1", timeout_s=1.0, read_termination="\n",
+                              write_termination="\n")
+        await session.open()
+        try:
+            assert (await session.discard_pending(0.05)).lines == 0  # nothing pending: nothing to report
+            await session.write("SYST:ERR?")  # a reply nobody reads
+            await eventually(lambda: sim.state().commands >= 1, what="the unread query answered")
+            dropped = await session.discard_pending(0.05)
+            assert dropped.lines == 1 and dropped.size > 0
+            assert (await session.query("*IDN?")).startswith(b"CGT Simulated Instruments,DAQ-4TC,")
+        finally:
+            await session.close()

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from adapters.visa import VisaEquipmentConfig, plugin
 from adapters.visa.adapter import VisaAdapter
 from adapters.visa.scpi import parse_error, split_fields
+from adapters.visa.session import Discarded
 from gateway.errors import CommunicationError
 from gateway.journal._chain import draft_body, encode_payload
 from gateway.pipeline import EquipmentPipeline
@@ -94,6 +95,12 @@ class ReplyLine:
         del self.buffer[: end + 1]
         self.answered.append((command, line))
         return line
+
+    async def discard_pending(self, wait_s: float) -> Discarded:
+        """What arrived past the last line read is dropped (as the session does after a reply out of step)."""
+        dropped = bytes(self.buffer)
+        self.buffer.clear()
+        return Discarded(dropped.count(b"\n") + (not dropped.endswith(b"\n") and bool(dropped)), len(dropped))
 
     async def write(self, command: str) -> None:
         """Commands have no reply."""
