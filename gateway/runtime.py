@@ -158,7 +158,6 @@ async def run_gateway(
                         site.supervisor,
                         on_records=on_records,
                         max_in_flight=READS_IN_FLIGHT,
-                        submit=journal.submit,  # reads in flight as journal futures: no task per read
                     )
                     for eq in loaded.equipment
                     if eq.enabled

@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -32,8 +31,6 @@ log = structlog.get_logger(__name__)
 Commit = Callable[[Sequence[Entry]], Awaitable[Sequence[ProcessRecord]]]
 #: Told of every committed record, e.g. to print them live.
 OnRecords = Callable[[Sequence[ProcessRecord]], None]
-#: Queues entries for a durable commit and returns its future (the journal's ``submit``).
-Submit = Callable[[Sequence[Entry]], "asyncio.Future[Sequence[ProcessRecord]]"]
 
 
 def backoff_delays(policy: SupervisorConfig, rng: random.Random) -> Callable[[int], float]:
@@ -68,13 +65,11 @@ class DeviceSupervisor:
         on_records: OnRecords | None = None,
         rng: random.Random | None = None,
         max_in_flight: int = 8,
-        submit: Submit | None = None,
     ) -> None:
         self.equipment = equipment
         self.make_adapter = make_adapter
         self.pipeline = pipeline
         self.commit = commit
-        self.submit = submit
         self.on_records = on_records
         self.health = DeviceHealth(equipment.id)
         self._delay = backoff_delays(policy, rng or random.Random())
@@ -126,49 +121,9 @@ class DeviceSupervisor:
             await self._commit(entries)
             await adapter.acknowledge(batch)
             return
-        if self.submit is None:
-            self._in_flight.append(asyncio.ensure_future(self._commit_then_acknowledge(entries, adapter, batch)))
-        else:
-            self._in_flight.append(self._submit(entries, adapter, batch))
+        self._in_flight.append(asyncio.ensure_future(self._commit_then_acknowledge(entries, adapter, batch)))
         while len(self._in_flight) >= depth:
             await self._in_flight.popleft()
-
-    def _submit(self, entries: Sequence[Entry], adapter: Adapter, batch: ReadingBatch) -> asyncio.Future[None]:
-        """``_commit_then_acknowledge`` without a task per read: the journal's future, then a callback.
-
-        The callback counts and reports the records as soon as they are durable and acknowledges the
-        batch (a no-op coroutine for an adapter that needs none, so run to its end in place); what it
-        raises is raised where the read is awaited, as from a task.
-        """
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if not entries:
-            self._acknowledged(None, adapter, batch, done)
-            return done
-        committed = self.submit(entries)  # type: ignore[misc]
-        committed.add_done_callback(lambda f: self._acknowledged(f, adapter, batch, done))
-        done.add_done_callback(lambda d: committed.cancel() if d.cancelled() else None)
-        return done
-
-    def _acknowledged(
-        self, committed: asyncio.Future[Sequence[ProcessRecord]] | None, adapter: Adapter, batch: ReadingBatch,
-        done: asyncio.Future[None],
-    ) -> None:
-        if done.done():  # cancelled: the records are committed regardless, nobody waits for them
-            return
-        if committed is not None and committed.cancelled():
-            done.cancel()
-            return
-        try:
-            if committed is not None:
-                records = committed.result()
-                self.health.records += len(records)
-                if self.on_records is not None:
-                    self.on_records(records)
-            _run_to_end(adapter.acknowledge(batch))
-        except BaseException as exc:  # handed to whoever awaits the read, as from a task
-            done.set_exception(exc)
-        else:
-            done.set_result(None)
 
     async def _commit_then_acknowledge(self, entries: Sequence[Entry], adapter: Adapter, batch: ReadingBatch) -> None:
         await self._commit(entries)
@@ -211,16 +166,6 @@ class DeviceSupervisor:
         else:
             self._log.info("device connected")
         self.health.state, self.health.since, self.health.last_error = "up", now, None
-
-
-def _run_to_end(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine that never suspends (an acknowledge that tells the device nothing) to its end here."""
-    try:
-        coroutine.send(None)
-    except StopIteration:
-        return
-    coroutine.close()
-    raise RuntimeError("acknowledge suspended; an adapter whose acknowledge waits must set needs_acknowledge")
 
 
 def _raise_if_cancelling() -> None:

@@ -213,43 +213,23 @@ class Journal:
         ValueError (before anything is queued) for a draft the journal cannot hold, JournalError
         when the journal is not open or the transaction failed (then none of the items took a seq).
         """
-        future = self.submit(items, audit=audit)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            self._withdraw(future)
-            raise
-
-    def submit(
-        self, items: Sequence[tuple[RecordDraft, bytes | None]], *, audit: Sequence[AuditEntry] = ()
-    ) -> asyncio.Future[Committed]:
-        """:meth:`append` without a coroutine: queue the items now and return the future of their commit.
-
-        For a caller that keeps many appends in flight (a device read per append) and would otherwise
-        start a task for each. Cancelling the future before it is queued withdraws the append; once
-        queued, its records are committed whatever happens to the future. Raises as ``append`` does.
-        """
         self._check_open()
         pairs = [(draft, _as_bytes(raw)) for draft, raw in items]
         prepared: list[Prepared] = draft_bodies(pairs)
-        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
         drafts = [draft for draft, _ in pairs]
         if not drafts:
-            future.set_result(Committed(self._gateway_id, (), self._head[0] + 1, self._head[1], ()))
-            return future
-        pending = _Pending(drafts, prepared, future, tuple(audit))
+            return Committed(self._gateway_id, (), self._head[0] + 1, self._head[1], ())
+        pending = _Pending(drafts, prepared, asyncio.get_running_loop().create_future(), tuple(audit))
         if self._waiting or not self._has_room(len(drafts)):
             self._waiting.append(pending)
         else:
             self._enqueue(pending)
-        return future
-
-    def _withdraw(self, future: asyncio.Future[Committed]) -> None:
-        """Take an append whose future was cancelled out of the waiting line (a queued one stays)."""
-        for pending in self._waiting:
-            if pending.future is future:
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            if pending in self._waiting:
                 self._waiting.remove(pending)
-                return
+            raise
 
     def get_cursor(self, name: str) -> int:
         """The last seq the sink ``name`` has durably taken (0 for a new sink). No I/O."""
@@ -410,9 +390,7 @@ class Journal:
         self._settle(batch, outcome)
         self._queued_rows -= sum(len(p.items) for p in batch)
         while self._waiting and self._has_room(len(self._waiting[0].items)):
-            pending = self._waiting.popleft()
-            if not pending.future.done():  # a submitted future cancelled while it waited is withdrawn
-                self._enqueue(pending)
+            self._enqueue(self._waiting.popleft())
         self._advanced.set()  # wakes wait_for_commit and flush, whatever the outcome
         self._advanced = asyncio.Event()
 
