@@ -11,53 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from tests.relay import Relay
 
-class LagRelay:
+
+class LagRelay(Relay):
     """``async with LagRelay(("127.0.0.1", sim.port), delay_s=0.1) as relay:`` then point the gateway at
     ``relay.port``."""
 
     def __init__(self, target: tuple[str, int], delay_s: float = 0.0) -> None:
-        self.target = target
+        super().__init__(target)
         self.delay_s = delay_s
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
 
-    async def __aenter__(self) -> LagRelay:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-        pumps = [
-            asyncio.create_task(self._pump(reader, up_writer, lag=False)),
-            asyncio.create_task(self._pump(up_reader, writer, lag=True)),
-        ]
-        self._tasks.update(pumps)
-        try:
-            await asyncio.gather(*pumps, return_exceptions=True)
-        finally:
-            self._tasks.difference_update(pumps)
-            self._writers -= {writer, up_writer}
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, lag: bool) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, towards_server: bool) -> None:
         """Copy one direction; the device's bytes each leave ``delay_s`` after they arrived, in order,
         and an end of stream follows the bytes held before it."""
         loop = asyncio.get_running_loop()
@@ -79,7 +44,7 @@ class LagRelay:
                     data = await reader.read(65536)
                 except (ConnectionError, OSError):
                     data = b""
-                held.put_nowait((loop.time() + (self.delay_s if lag else 0.0), data))
+                held.put_nowait((loop.time() + (0.0 if towards_server else self.delay_s), data))
                 if not data:
                     break
             await sender

@@ -7,8 +7,9 @@ So a test can say of every record: it equals something the simulator sent.
 
 * :class:`PtyRelay`: a serial line (the simulator's pty on one side, a pty of its own, at a stable
   symlink, for the gateway on the other); units cut by a ``cut`` function.
-* :class:`TcpRelay`: a TCP port in front of the simulator's (like ``lagrelay.py``), one upstream
-  connection per gateway connection; the subclass cuts the units and may watch the requests.
+* :class:`TcpRelay`: a TCP port in front of the simulator's (``tests/relay.py``'s base, like
+  ``lagrelay.py``), one upstream connection per gateway connection; the subclass cuts the units and
+  may watch the requests.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import tempfile
 import tty
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.relay import Relay
 
 #: Cuts complete units off the front of a buffer (removing them); an incomplete tail stays.
 Cutter = Callable[[bytearray], list[bytes]]
@@ -113,19 +116,15 @@ class PtyRelay:
                     break  # nobody on the other end right now: dropped, as on a wire
 
 
-class TcpRelay:
+class TcpRelay(Relay):
     """A TCP relay whose subclass cuts the device's answers into units and corrupts them.
 
     ``async with Relay(("127.0.0.1", sim.port)) as relay:`` then point the gateway at ``relay.port``.
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = 0
+        super().__init__(target)
         self.sent: list[bytes] = []
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
 
     # -- what a subclass says ----------------------------------------------------------------------
     def cut(self, buffer: bytearray) -> list[bytes]:
@@ -139,50 +138,13 @@ class TcpRelay:
     def request(self, data: bytes) -> None:
         """The gateway's bytes on their way to the device (to know what an answer answers)."""
 
-    def connected(self) -> None:
-        """A new gateway connection: forget anything kept about the last one."""
-
     # -- the relay -----------------------------------------------------------------------------------
-    async def __aenter__(self) -> TcpRelay:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.connected()
-        self._writers |= {writer, up_writer}
-        pumps = [
-            asyncio.create_task(self._pump(reader, up_writer, towards_device=True)),
-            asyncio.create_task(self._pump(up_reader, writer, towards_device=False)),
-        ]
-        self._tasks.update(pumps)
-        try:
-            await asyncio.gather(*pumps, return_exceptions=True)
-        finally:
-            self._tasks.difference_update(pumps)
-            self._writers -= {writer, up_writer}
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, towards_device: bool) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, towards_server: bool) -> None:
         """Copy one direction until either side goes; then close both."""
         buffer = bytearray()
         try:
             while data := await reader.read(65536):
-                if towards_device:
+                if towards_server:
                     self.request(data)
                     writer.write(data)
                 else:

@@ -21,6 +21,7 @@ from gateway.sinks import SinkBatch, SinkContext
 from gateway.sinks.mqtt import MqttSink, MqttSinkConfig
 from gateway.sinks.mqtt.sink import _abandon as abandon
 from tests.mosquitto import Mosquitto
+from tests.relay import Relay
 
 GATEWAY_ID = "gw-suite-3"
 _EPOCH = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -143,50 +144,9 @@ async def consumer(
         yield c
 
 
-class CuttableProxy:
+class CuttableProxy(Relay):
     """A TCP relay in front of the broker whose connections can be cut: a network loss, not a clean close."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def __aenter__(self) -> CuttableProxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        self.cut()
-        await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers |= {writer, up_writer}
-        pumps = [asyncio.create_task(self._pump(reader, up_writer)), asyncio.create_task(self._pump(up_reader, writer))]
-        self._tasks.update(pumps)
-        await asyncio.gather(*pumps, return_exceptions=True)
-        self._tasks.difference_update(pumps)
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.transport.abort()
 
     def cut(self) -> None:
         """Abort every relayed connection at once (both sides see a reset, no MQTT DISCONNECT)."""
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
+        self.abort_connections()
