@@ -1,13 +1,11 @@
 """The receivers of the drain benchmark, each in a process of its own so the bench's CPU figures are the
-gateway's: the MES stand-in (``cgt-gateway sim mes``) and the MQTT subscriber (bench/drain_subscriber.py);
-and the operating system's CPU figures of a process this bench started."""
+gateway's: the MES stand-in (``cgt-gateway sim mes``) and the MQTT subscriber (bench/drain_subscriber.py).
+The process helpers (CPU seconds, stopping) are bench/procstat.py's, named here too for bench/drain.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,30 +14,11 @@ from typing import Any
 
 import aiohttp
 
+from bench.procstat import process_cpu_s, stop_process
+
+__all__ = ["Subscriber", "mes_state", "process_cpu_s", "start_mes", "stop_process"]
+
 HERE = Path(__file__).resolve().parent
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of another process (Linux /proc), 0 when it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the process this bench started, then SIGKILL it if it does not exit in time."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for stream in (proc.stdin, proc.stdout):
-        if stream is not None:
-            stream.close()
 
 
 def start_mes() -> tuple[subprocess.Popen[str], dict[str, Any]]:

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,11 +34,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from gateway import __version__
-from gateway.errors import JournalError
-from gateway.journal import JournalReader
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the helpers beside this script
+from bench.procstat import stop_process  # noqa: E402
+from gateway import __version__  # noqa: E402
+from gateway.errors import JournalError  # noqa: E402
+from gateway.journal import JournalReader  # noqa: E402
+
 NODERED = REPO / "bench" / "nodered"
 NODE_MODULES = NODERED / "node_modules"
 #: DESIGN §7: gateway CPU per read / Node-RED CPU per read must stay at or under these.
@@ -156,20 +157,6 @@ def start_server(registers: int) -> tuple[subprocess.Popen[str], int]:
     return proc, int(json.loads(line)["port"])
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM, then SIGKILL if it does not go within 15 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
 def _tail(log: Path, lines: int = 5) -> str:
     text = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
     return " | ".join(text[-lines:]) or "(nothing logged)"
@@ -215,7 +202,7 @@ def measure_nodered(script: Path, port: int, quantity: int, interval_ms: float, 
     try:
         c0, c1, w = steady_window(proc, "Node-RED", log, lambda: _lines(output), warmup_s, seconds)
     finally:
-        stop(proc)
+        stop_process(proc, timeout_s=15)
     return Measure(run, "Node-RED", quantity, interval_ms, c1 - c0, (c1 - c0) * quantity, w.cpu_s, w.sys_s, w.wall_s)
 
 
@@ -267,7 +254,7 @@ def measure_gateway(port: int, quantity: int, interval_ms: float, work: Path, ru
     try:
         s0, s1, w = steady_window(proc, "the gateway", log, head, warmup_s, seconds)
     finally:
-        stop(proc)
+        stop_process(proc, timeout_s=15)
     with JournalReader(journal) as reader:  # only Good readings count, not events or Bad-quality gaps
         stored = (json.loads(payload) for _, payload, _, _ in reader.rows(since_seq=s0, limit=s1 - s0, raw=False))
         readings = sum(
@@ -343,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         if server is not None:
-            stop(server)
+            stop_process(server, timeout_s=15)
         if args.keep:
             print(f"work folder kept: {work}", file=sys.stderr)
         else:

@@ -1,19 +1,47 @@
 """What the operating system and the gateway's /metrics say about a process the suite and soak benches started.
 
-Memory, descriptors and threads come from Linux /proc (CPU seconds from bench/drain_receivers.py); the
-gateway's own counters (journal head and size, sink backlog, devices up) from its Prometheus endpoint.
+CPU, memory, descriptors and threads come from Linux /proc; the gateway's own counters (journal head and size,
+sink backlog, devices up) from its Prometheus endpoint. Also how the benches stop a process they started.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.drain_receivers import process_cpu_s
+__all__ = ["Metrics", "ProcSample", "proc_sample", "process_cpu_s", "scrape", "stop_process"]
 
-__all__ = ["Metrics", "ProcSample", "proc_sample", "process_cpu_s", "scrape"]
+
+def stop_process(proc: subprocess.Popen[str], timeout_s: float = 10.0) -> None:
+    """SIGTERM a process a bench started, then SIGKILL it if it does not exit within ``timeout_s``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _stat_cpu_s(stat_path: str) -> float:
+    """utime + stime of a /proc stat file, in seconds; 0 when it cannot be read (the process has gone)."""
+    try:
+        fields = Path(stat_path).read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process, all its threads (Linux /proc), 0 when it cannot be read."""
+    return _stat_cpu_s(f"/proc/{pid}/stat")
 
 
 @dataclass(frozen=True)
@@ -43,11 +71,7 @@ def _kb_to_mb(value: str) -> float:
 
 
 def _thread_cpu_s(pid: int, tid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu_s(f"/proc/{pid}/task/{tid}/stat")
 
 
 def proc_sample(pid: int) -> ProcSample:

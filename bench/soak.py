@@ -41,8 +41,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the helpers beside this script
-from bench.drain_receivers import stop_process  # noqa: E402
-from bench.procstat import Metrics, ProcSample, proc_sample, scrape  # noqa: E402
+from bench.procstat import Metrics, ProcSample, proc_sample, scrape, stop_process  # noqa: E402
 from bench.suite_procs import (  # noqa: E402
     SimGroup,
     endpoints_of,

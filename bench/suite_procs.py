@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.drain_receivers import stop_process
-from bench.procstat import Metrics, scrape
+from bench.procstat import Metrics, scrape, stop_process
 from bench.suite_site import write_group
 
 HERE = Path(__file__).resolve().parent
