@@ -30,7 +30,9 @@ from asyncua.common.subscription import DataChangeEvent, OverflowPolicy
 from gateway import logs
 from gateway.config import load_site
 from gateway.plugins import adapter_plugins
+from gateway.records import ProcessRecord
 from gateway.runtime import run_gateway
+from gateway.supervisor import OnRecords
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "urn:cgt-gateway:bench"
@@ -47,9 +49,11 @@ class Row:
     seconds: float
 
 
-def start_server(items: int, rate: float) -> tuple[subprocess.Popen[str], str]:
+def start_server(items: int, rate: float, *, stamp: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """The benchmark server in its own process; ``stamp`` gives every write a SourceTimestamp."""
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "opcua_server.py"), "--items", str(items), "--rate", str(rate)],
+        [sys.executable, str(HERE / "opcua_server.py"), "--items", str(items), "--rate", str(rate)]
+        + (["--stamp"] if stamp else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert proc.stdout is not None
@@ -101,21 +105,27 @@ def node_map(items: int) -> str:
     return f"name: bench\nnamespace_uri: {NAMESPACE}\npoints:\n{points}"
 
 
-async def gateway(endpoint: str, items: int, seconds: float, workdir: Path) -> tuple[float, float]:
-    """The whole path: subscription → normalise → hash chain → durable commit."""
+async def gateway(
+    endpoint: str, items: int, seconds: float, workdir: Path, *,
+    observe: OnRecords | None = None, publish_ms: float = PUBLISH_MS,
+) -> tuple[float, float]:
+    """The whole path: subscription → normalise → hash chain → durable commit. ``observe`` is handed
+    every batch of records once committed (the latency benchmark's end point)."""
     (workdir / "bench-map.yaml").write_text(node_map(items))
     site = workdir / "site.yaml"
     site.write_text(
         "gateway: {id: gw-bench}\njournal: {path: journal.sqlite}\nequipment:\n"
         f"  - {{id: SRV, class: bench, kind: opcua, endpoint: '{endpoint}', node_map: bench-map.yaml,\n"
-        f"     publishing_interval_ms: {PUBLISH_MS}}}\n"
+        f"     publishing_interval_ms: {publish_ms:g}}}\n"
     )
     loaded = load_site(site, adapter_plugins())
     records = 0
 
-    def count(committed: Sequence[object]) -> None:
+    def count(committed: Sequence[ProcessRecord]) -> None:
         nonlocal records
         records += len(committed)
+        if observe is not None:
+            observe(committed)
 
     cpu0, t0 = time.process_time(), time.monotonic()
     await run_gateway(loaded, duration_s=seconds, on_records=count)
