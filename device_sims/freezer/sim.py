@@ -14,14 +14,11 @@ build it from YAML. Everything it starts (the pty, the clock task, a scenario) i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import shutil
 import tempfile
-import tty
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,72 +30,17 @@ from gateway.config import PROJECT_CONFIG_DIR
 from ..lifecycle import Simulator
 from ..scenario import parse_scenario, run_scenario
 from .model import OUTCOME_STOPPED, FreezerModel, InvalidState, Physics, Profile, Run, Step, load_profile
+from .ptylink import PtyLink
+from .state import FreezerState, RunRecord
 from .wire import DeviceClock, line, parse_command, sample_line
 
 log = structlog.get_logger(__name__)
 
+__all__ = ["FAULTS", "IDENTITY", "FreezerSim", "FreezerState", "PtyLink", "RunRecord"]
+
 FAULTS = ("ln2_empty", "door_open", "thermocouple_open", "power_loss", "disconnect", "garbage", "corrupt_checksum",
           "clock_skew")
 IDENTITY = ("cgt-gateway", "CRF-SIM 560", "SIM-0001", "1.0.0")
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    lot: str | None
-    outcome: str
-    samples: int
-
-
-@dataclass(frozen=True)
-class FreezerState:
-    """A snapshot for assertions."""
-
-    time_s: float
-    run_id: str | None
-    step: int
-    chamber_c: float
-    sample_c: tuple[float, ...]
-    set_point_c: float
-    valve_pct: float
-    profile: str | None
-    profile_checksum: str | None
-    faults_active: tuple[str, ...]
-    lines_sent: int
-    lines_lost: int
-    commands: tuple[str, ...]
-    runs: tuple[RunRecord, ...]
-    link_up: bool
-    #: How far the freezer's clock is off the wall clock it started from (``skew_s`` plus a clock_skew fault).
-    clock_skew_s: float = 0.0
-
-
-class PtyLink:
-    """A pty whose client end is reached through a symlink that survives re-creating the pty."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.master: int | None = None
-        self._slave: int | None = None
-
-    def open(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        tmp = f"{self.path}.new"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        os.symlink(os.ttyname(slave), tmp)
-        os.replace(tmp, self.path)
-        self.master, self._slave = master, slave
-
-    def close(self) -> None:
-        master, slave, self.master, self._slave = self.master, self._slave, None, None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        for fd in (master, slave):
-            if fd is not None:
-                os.close(fd)
 
 
 class FreezerSim(Simulator):
