@@ -32,7 +32,7 @@ from ..scenario import parse_scenario, run_scenario
 from .model import OUTCOME_STOPPED, FreezerModel, InvalidState, Physics, Profile, Run, Step, load_profile
 from .ptylink import PtyLink
 from .state import FreezerState, RunRecord
-from .wire import DeviceClock, line, parse_command, sample_line
+from .wire import FreezerClock, line, parse_command, sample_line
 
 log = structlog.get_logger(__name__)
 
@@ -72,8 +72,7 @@ class FreezerSim(Simulator):
         self.sample_interval_s = float(sample_interval_s)
         self.model = FreezerModel(load_profile(path), Physics(resume_max_s=resume_max_s),
                                   random.Random(seed), probes=probes)
-        self.clock = DeviceClock(skew_s=float(skew_s))
-        self._skew_s = float(skew_s)
+        self.clock = FreezerClock(skew_s=float(skew_s))
         self._requested_path = serial_path
         self._workdir: str | None = None
         self._link: PtyLink | None = None
@@ -195,7 +194,7 @@ class FreezerSim(Simulator):
         elif fault == "corrupt_checksum":
             self._corrupt_left = int(params.get("lines", 1))
         elif fault == "clock_skew":
-            self.clock.skew_s = self._skew_s + float(params.get("seconds", 0.0))
+            self.clock.inject(float(params.get("seconds", 0.0)))
         self._log.info("fault injected", fault=fault, **params)
 
     def clear(self, fault: str) -> None:
@@ -211,7 +210,7 @@ class FreezerSim(Simulator):
         elif fault == "disconnect":
             self._open_link()
         elif fault == "clock_skew":
-            self.clock.skew_s = self._skew_s
+            self.clock.clear()
         else:
             raise ValueError(f"cannot clear {fault!r}; valid faults: {', '.join(FAULTS)}")
 
@@ -221,7 +220,7 @@ class FreezerSim(Simulator):
         f.ln2_empty = f.door_open = False
         f.open_probes.clear()
         self._corrupt_left, self._garbage = 0, False
-        self.clock.skew_s = self._skew_s
+        self.clock.clear()
         if f.power_off:
             self._power_on()
         self._open_link()
@@ -232,7 +231,7 @@ class FreezerSim(Simulator):
         active = [n for n, on in (("ln2_empty", f.ln2_empty), ("door_open", f.door_open),
                                   ("thermocouple_open", bool(f.open_probes)), ("power_loss", f.power_off),
                                   ("disconnect", self._link_down),
-                                  ("clock_skew", self.clock.skew_s != self._skew_s)) if on]
+                                  ("clock_skew", self.clock.skewed)) if on]
         return FreezerState(
             time_s=m.time_s,
             run_id=m.run.run_id if m.run else None,
@@ -249,7 +248,7 @@ class FreezerSim(Simulator):
             commands=tuple(self._commands),
             runs=tuple(self._runs),
             link_up=self._link is not None and self._link.master is not None,
-            clock_skew_s=self.clock.skew_s,
+            clock_skew_s=self.clock.offset_s,
         )
 
     # -- internals: the line -------------------------------------------------------------------

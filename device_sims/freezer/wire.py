@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ..clock import DeviceClock
 from .model import Reading
 
 
@@ -41,24 +42,24 @@ def parse_command(raw: bytes) -> list[str] | None:
     return text.split(",")
 
 
-class DeviceClock:
+class FreezerClock(DeviceClock):
     """Device time: the wall clock at power-on plus simulated seconds since (runs ``time_scale`` fast), plus
-    ``skew_s``, how far the freezer's clock was set off (a clock_skew fault moves it at run time)."""
+    the clock's offset (``skew_s``, how far the freezer's clock was set off, and a clock_skew fault on top)."""
 
     def __init__(self, epoch: datetime | None = None, skew_s: float = 0.0) -> None:
+        super().__init__(skew_s)
         self.epoch = epoch or datetime.now(UTC)
-        self.skew_s = skew_s
 
     def stamp(self, sim_s: float) -> str:
         """The clock's second, as the protocol writes it (truncated, as a clock display shows it)."""
-        return (self.epoch + timedelta(seconds=sim_s + self.skew_s)).strftime("%Y%m%dT%H%M%SZ")
+        return (self.epoch + timedelta(seconds=sim_s + self.offset_s)).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _temp(value: float | None) -> str:
     return "OPEN" if value is None else f"{value:.2f}"
 
 
-def sample_line(r: Reading, clock: DeviceClock, *, corrupt: bool = False) -> bytes:
+def sample_line(r: Reading, clock: FreezerClock, *, corrupt: bool = False) -> bytes:
     probes = [_temp(p) for p in r.probes] + ["-"] * (2 - len(r.probes))
     return line(
         "S", clock.stamp(r.time_s), r.run_id or "-", str(r.step), r.step_type, str(r.step_elapsed_s),

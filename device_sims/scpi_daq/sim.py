@@ -39,12 +39,13 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
+from ..clock import DeviceClock
 from ..lifecycle import Simulator
 from ..scenario import parse_scenario, run_scenario
 from .instrument import Identity, ScpiInstrument
@@ -133,9 +134,8 @@ class ScpiDaqSim(Simulator):
             raise ValueError(f"unknown time zone {timezone!r} (an IANA name such as UTC or Europe/Berlin)") from None
         self.transport = transport
         self.model = DewarModel(config, random.Random(seed) if seed is not None else random.Random())
-        self._skew_s = float(skew_s)
+        self.clock = DeviceClock(skew_s=float(skew_s))
         self._clock_start = _instant(clock_start)
-        self._clock_fault_s = 0.0
         self.instrument = ScpiInstrument(
             Identity(manufacturer, model, serial, firmware), chans, lambda cs: self.model.measure(self._now(), cs),
             clock=self.device_time,
@@ -253,7 +253,7 @@ class ScpiDaqSim(Simulator):
             self.model.force(now, float(params.pop("temperature_c", -140.0)), float(params.pop("duration_s", 60.0)),
                              [channel] if channel is not None else None)
         elif fault == "clock_skew":
-            self._clock_fault_s = float(params.pop("seconds", 0.0))
+            self.clock.inject(float(params.pop("seconds", 0.0)))
         if params:
             raise ValueError(f"fault {fault!r} takes no {', '.join(sorted(params))}")
         self._log.info("fault injected", fault=fault, channel=channel)
@@ -275,7 +275,7 @@ class ScpiDaqSim(Simulator):
         elif fault == "error_queue":
             self.instrument.errors.clear()
         elif fault == "clock_skew":
-            self._clock_fault_s = 0.0
+            self.clock.clear()
         elif fault == "scripted_temperatures":
             self.model.scripted.clear()
         elif fault == "disconnect":
@@ -300,7 +300,7 @@ class ScpiDaqSim(Simulator):
         active = [name for name in ("silent", "wrong_identity", "garbage") if getattr(faults, name)]
         active += ["overload"] if faults.overload else []
         active += ["disconnect"] if self._disconnected else []
-        active += ["clock_skew"] if self._clock_fault_s else []
+        active += ["clock_skew"] if self.clock.skewed else []
         active += ["scripted_temperatures"] if self.model.scripted else []
         return DaqState(
             temperatures_c=dict(self.model.temperatures_c),
@@ -313,16 +313,15 @@ class ScpiDaqSim(Simulator):
             commands=self.instrument.commands,
             identity_queries=self.instrument.identity_queries,
             connections=self._tcp.connections if self._tcp is not None else 0,
-            clock_skew_s=self._skew_s + self._clock_fault_s,
+            clock_skew_s=self.clock.offset_s,
         )
 
     def device_time(self) -> datetime:
         """What the instrument's clock shows: local wall time in its zone, without the zone (as SCPI says it)."""
         if self._clock_start is not None:  # set when first asked, not when built
-            self._skew_s += (self._clock_start - datetime.now(UTC)).total_seconds()
+            self.clock.skew_s += (self._clock_start - datetime.now(UTC)).total_seconds()
             self._clock_start = None
-        skew = timedelta(seconds=self._skew_s + self._clock_fault_s)
-        return (datetime.now(UTC) + skew).astimezone(self.timezone).replace(tzinfo=None)
+        return self.clock.now().astimezone(self.timezone).replace(tzinfo=None)
 
     def _now(self) -> float:
         try:
