@@ -164,6 +164,14 @@ def hashes(journal: Path) -> dict[int, str]:
         return {seq: h for seq, _, _, h in reader.rows(raw=False)}
 
 
+def assert_unchanged(journal: Path, kept: dict[int, str], what: str = "a committed record changed") -> None:
+    """Every record in ``kept`` (seq → hash, from :func:`hashes` earlier) is still there with the same hash:
+    what a crash or a full disk must never do is rewrite what was committed."""
+    now = hashes(journal)
+    changed = sorted(seq for seq, h in kept.items() if now.get(seq) != h)
+    assert not changed, f"{what}: seqs {changed[:5]} (of {len(kept)} kept)"
+
+
 def assert_gap_free(journal: Path) -> int:
     """Seqs 1…last without a gap or a repeat; returns last."""
     with JournalReader(journal) as reader:
