@@ -27,7 +27,6 @@ import argparse
 import csv
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -41,14 +40,14 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the helpers beside this script
-from bench.procstat import Metrics, ProcSample, proc_sample, scrape, stop_process  # noqa: E402
+from bench.procstat import Metrics, ProcSample, proc_sample, scrape  # noqa: E402
 from bench.suite_procs import (  # noqa: E402
     SimGroup,
     endpoints_of,
     free_port,
     start_gateway,
     start_groups,
-    stop_groups,
+    tear_down,
     wait_until_up,
 )
 from bench.suite_site import Plan, sim_groups, write_site  # noqa: E402
@@ -273,13 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except KeyboardInterrupt:
                 print("interrupted: the drift so far", file=sys.stderr)
     finally:
-        if gateway is not None:
-            stop_process(gateway)
-        stop_groups(groups)
-        if args.keep:
-            print(f"work folder kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(gateway, groups, workdir, args.keep)
     print()
     for line in drift(rows, warmup):
         print(line)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -32,14 +31,14 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the helpers beside this script
-from bench.procstat import Metrics, ProcSample, proc_sample, scrape, stop_process  # noqa: E402
+from bench.procstat import Metrics, ProcSample, proc_sample, scrape  # noqa: E402
 from bench.suite_procs import (  # noqa: E402
     SimGroup,
     endpoints_of,
     free_port,
     start_gateway,
     start_groups,
-    stop_groups,
+    tear_down,
     wait_until_up,
 )
 from bench.suite_site import Plan, TagRate, sim_groups, tag_rates, write_site  # noqa: E402
@@ -226,13 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          (load0, load1))
         result["extra_register_points_per_counter"] = extras
     finally:
-        if gateway is not None:
-            stop_process(gateway)
-        stop_groups(groups)
-        if args.keep:
-            print(f"work folder kept: {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(gateway, groups, workdir, args.keep)
     if args.json:
         print(json.dumps(result, indent=2, default=lambda o: asdict(o)))
     else:

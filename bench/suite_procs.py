@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -54,6 +55,17 @@ def start_groups(workdir: Path, groups: Mapping[str, Sequence[Mapping[str, Any]]
 def stop_groups(groups: Sequence[SimGroup]) -> None:
     for group in reversed(groups):
         stop_process(group.proc)
+
+
+def tear_down(gateway: subprocess.Popen[str] | None, groups: Sequence[SimGroup], workdir: Path, keep: bool) -> None:
+    """Stop the gateway and the simulator processes, then remove the work folder unless asked to keep it."""
+    if gateway is not None:
+        stop_process(gateway)
+    stop_groups(groups)
+    if keep:
+        print(f"work folder kept: {workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def endpoints_of(groups: Sequence[SimGroup]) -> dict[str, dict[str, Any]]:
