@@ -152,7 +152,9 @@ def equipment(server: LadsServer, node_map: str | Path = "lads-closed-processor"
         "endpoint": server.endpoint,
         "node_map": str(node_map),
         "publishing_interval_ms": 50,
-        "timeout_s": 1.0,
+        # generous: a loaded machine can take over a second to answer the first hello; the
+        # tests that are about timeouts set their own
+        "timeout_s": 5.0,
         "watchdog_interval_s": 0.5,
         "poll_interval_s": 0.2,
     }
@@ -195,7 +197,7 @@ class Consumer:
 
 
 async def first_batches(
-    eq: OpcUaEquipmentConfig, done: Callable[[list[ReadingBatch]], bool], timeout_s: float = 5.0
+    eq: OpcUaEquipmentConfig, done: Callable[[list[ReadingBatch]], bool], timeout_s: float = 20.0
 ) -> list[ReadingBatch]:
     """Batches of one adapter until ``done`` says enough; DeviceErrors escape."""
     out: list[ReadingBatch] = []
