@@ -293,8 +293,7 @@ class OperatorApi:
             if parameter is None:
                 found: Iterator[ProcessRecord] = reader.read(since, limit, equipment)
             else:
-                found = (r for r in reader.of_parameter(parameter, since)
-                         if equipment is None or r.equipment_id == equipment)
+                found = reader.of_parameter(parameter, since, equipment)
             return [r.model_dump(mode="json") for r in islice(found, limit)]
 
         return reply(await asyncio.to_thread(self._read, query))
@@ -320,7 +319,7 @@ class OperatorApi:
         state = choice(request, "state", ("open", "all"))
 
         def query(reader: JournalReader) -> tuple[list[ProcessRecord], dict[int, Resolution]]:
-            return list(reader.of_parameter(EXCEPTION_PARAMETER)), reader.resolutions()
+            return list(reader.events_of(EXCEPTION_PARAMETER)), reader.resolutions()
 
         found, closed = await asyncio.to_thread(self._read, query)
         out = []

@@ -22,7 +22,15 @@ from typing import NamedTuple, TypeVar
 from gateway.errors import JournalError
 from gateway.journal._audit import read_entries
 from gateway.journal._chain import record_from_payload
-from gateway.journal._schema import connect_reader, has_table, read_cursors, read_head, read_pruned
+from gateway.journal._schema import (
+    EVENTS_CONDITION,
+    connect_reader,
+    has_column,
+    has_table,
+    read_cursors,
+    read_head,
+    read_pruned,
+)
 from gateway.records import ProcessRecord
 
 #: One stored row as export and verify use it: seq, payload bytes, raw bytes (or None), hash.
@@ -80,8 +88,7 @@ class JournalReader:
         """Committed records with ``seq > since_seq`` in seq order, at most ``limit``, optionally of one
         piece of equipment. ``since_seq`` is exclusive so a sink passes its cursor as it is.
         """
-        rows = self.rows(since_seq, limit, equipment_id, raw=False)
-        return (record_from_payload(payload, hash_, seq=seq) for seq, payload, _, hash_ in rows)
+        return self._records(self.rows(since_seq, limit, equipment_id, raw=False))
 
     def read_raw(
         self, since_seq: int = 0, limit: int | None = None, equipment_id: str | None = None
@@ -146,10 +153,32 @@ class JournalReader:
 
         return self._query(query)
 
-    def of_parameter(self, parameter: str, since_seq: int = 0) -> Iterator[ProcessRecord]:
-        """Committed records of one parameter (alarms, exceptions, bindings) in seq order, by index."""
-        sql = "SELECT seq, payload, NULL, hash FROM records WHERE parameter = ? AND seq > ? ORDER BY seq"
-        rows = self._iterate(sql, [parameter, since_seq])
+    def of_parameter(
+        self, parameter: str, since_seq: int = 0, equipment_id: str | None = None
+    ) -> Iterator[ProcessRecord]:
+        """Committed records of one parameter in seq order, optionally of one piece of equipment.
+
+        Readings are not indexed by parameter: this walks the records after ``since_seq`` (of
+        ``equipment_id`` by its index when given). For events and alarms use :meth:`events_of`.
+        """
+        sql = "SELECT seq, payload, NULL, hash FROM records WHERE parameter = ? AND seq > ?"
+        params: list[object] = [parameter, since_seq]
+        if equipment_id is not None:
+            sql += " AND equipment_id = ?"
+            params.append(equipment_id)
+        return self._records(self._iterate(sql + " ORDER BY seq", params))
+
+    def events_of(self, parameter: str, since_seq: int = 0) -> Iterator[ProcessRecord]:
+        """Committed events and alarms of one parameter (bindings, exceptions, communication) in seq
+        order, by index: fast on a journal of any size."""
+        if has_column(self._conn, "records", "kind"):
+            sql = f"SELECT seq, payload, NULL, hash FROM records WHERE {EVENTS_CONDITION} AND parameter = ? AND seq > ?"
+        else:  # a journal from before version 4, not yet opened by a writer of this version
+            sql = "SELECT seq, payload, NULL, hash FROM records WHERE parameter = ? AND seq > ?"
+        return self._records(self._iterate(sql + " ORDER BY seq", [parameter, since_seq]))
+
+    @staticmethod
+    def _records(rows: Iterator[Row]) -> Iterator[ProcessRecord]:
         return (record_from_payload(payload, hash_, seq=seq) for seq, payload, _, hash_ in rows)
 
     def first_seq(self) -> int:

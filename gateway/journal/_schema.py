@@ -2,7 +2,8 @@
 
 One file, WAL mode. ``meta`` says which gateway the journal belongs to and which schema it has;
 ``records`` is the chain (``payload`` and ``hash`` are the truth, the other columns are copies of
-payload members kept for indexed reads and checked by verify); ``cursors`` holds one position per
+payload members kept for indexed reads and checked by verify; only events and alarms are indexed by
+parameter, since an index by parameter over every reading doubled the cost of a row); ``cursors`` holds one position per
 sink; ``dead_letters`` the records a sink's receiver refused for good (kept until someone decides);
 ``audit`` the hash-chained trail of who did what and why (a binding, a refusal, a prune);
 ``resolutions`` the alarms acknowledged and identity exceptions resolved, by whom and why. When retention
@@ -23,7 +24,7 @@ from gateway.journal._chain import GENESIS_HASH
 from gateway.records import utc_now
 
 #: Version of the file layout below (not of the record, which has its own ``schema_version``).
-JOURNAL_SCHEMA_VERSION = 3
+JOURNAL_SCHEMA_VERSION = 4
 
 #: ``PRAGMA application_id``: "CGTJ", so tools can tell a journal from another SQLite file.
 APPLICATION_ID = 0x4347544A
@@ -31,6 +32,12 @@ APPLICATION_ID = 0x4347544A
 Synchronous = Literal["full", "normal", "extra"]
 #: The PRAGMA synchronous value SQLite reports back for each mode.
 _SYNC_LEVELS: Mapping[str, int] = {"normal": 1, "full": 2, "extra": 3}
+
+#: The kinds of record the journal indexes by parameter: few, and the ones looked up by parameter.
+INDEXED_KINDS = ("event", "alarm")
+_KINDS_SQL = f"({', '.join(repr(kind) for kind in INDEXED_KINDS)})"
+#: The partial index's condition; a query must repeat it word for word for SQLite to use the index.
+EVENTS_CONDITION = f"kind IN {_KINDS_SQL}"
 
 _DDL = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
@@ -61,11 +68,24 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         " time TEXT NOT NULL, reason TEXT NOT NULL)",
         "CREATE INDEX records_parameter ON records (parameter, seq)",
     ),
+    4: (
+        # the record's kind as a column, so that only the rare records (events, alarms: bindings,
+        # exceptions, communication losses) are indexed by parameter: with every reading in that index
+        # each transaction rewrote one index page per parameter, twice the cost of the row itself.
+        # Older rows get their kind only when they are events or alarms (NULL otherwise), so the
+        # upgrade rewrites the few rows the index needs, not the whole file; verify checks both.
+        "ALTER TABLE records ADD COLUMN kind TEXT",
+        "UPDATE records SET kind = json_extract(CAST(payload AS TEXT), '$.kind') WHERE CASE"
+        " WHEN json_valid(CAST(payload AS TEXT)) THEN json_extract(CAST(payload AS TEXT), '$.kind') END"
+        f" IN {_KINDS_SQL}",
+        "DROP INDEX records_parameter",
+        f"CREATE INDEX records_event ON records (parameter, seq) WHERE {EVENTS_CONDITION}",
+    ),
 }
 
 INSERT_RECORD = (
-    "INSERT INTO records (seq, gateway_time, equipment_id, parameter, payload, raw, hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO records (seq, gateway_time, equipment_id, parameter, payload, raw, hash, kind)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPSERT_CURSOR = (
     "INSERT INTO cursors (name, seq, updated) VALUES (?, ?, ?)"
@@ -180,6 +200,11 @@ def read_pruned(conn: sqlite3.Connection) -> tuple[int, str]:
 def has_table(conn: sqlite3.Connection, name: str) -> bool:
     """Whether a table exists (a version 1 file read by a reader has no dead_letters or audit)."""
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether ``table`` has ``column`` (records has ``kind`` from version 4 on)."""
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def _initialise_or_check(conn: sqlite3.Connection, path: Path, gateway_id: str) -> None:

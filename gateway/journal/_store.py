@@ -30,7 +30,7 @@ from gateway.records import utc_now
 log = structlog.get_logger(__name__)
 
 Head = tuple[int, str]
-_Row = tuple[int, str, str, str, bytes, bytes | None, str]
+_Row = tuple[int, str, str, str, bytes, bytes | None, str, str]
 #: One record as an appender hands it to the writer: the draft's fields, and its raw bytes.
 Prepared = tuple[dict[str, Any], bytes | None]
 
@@ -165,7 +165,9 @@ class WriterStore:
                     if body["gateway_time"] is not moment:
                         moment = body["gateway_time"]
                         moment_text = json_time(moment)
-                    rows.append((seq, moment_text, body["equipment_id"], body["parameter"], payload, raw, prev))
+                    rows.append(
+                        (seq, moment_text, body["equipment_id"], body["parameter"], payload, raw, prev, body["kind"])
+                    )
                     hashes.append(prev)
                     seq += 1
             except orjson.JSONEncodeError as exc:

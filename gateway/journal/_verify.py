@@ -30,7 +30,7 @@ from typing import Any
 from gateway.errors import IntegrityError, JournalError
 from gateway.journal._audit import check_trail
 from gateway.journal._chain import RAW_DIGEST_KEY, parse_payload, payload_hash, raw_digest
-from gateway.journal._schema import connect_reader, has_table, read_cursors, read_pruned
+from gateway.journal._schema import INDEXED_KINDS, connect_reader, has_column, has_table, read_cursors, read_pruned
 
 _FETCH = 1000
 _TAIL_NOTE = (
@@ -103,8 +103,9 @@ def _walk(conn: sqlite3.Connection, file: Path, gateway_id: str, anchor: tuple[i
     notes: list[str] = []
     if pruned:
         notes.append(f"records 1 to {pruned} were pruned under retention; the chain is checked from seq {expected}")
+    kind = "kind" if has_column(conn, "records", "kind") else "'-'"  # version 4 on; older files have none
     cursor = conn.execute(
-        "SELECT seq, gateway_time, equipment_id, parameter, payload, raw, hash FROM records ORDER BY seq"
+        f"SELECT seq, gateway_time, equipment_id, parameter, payload, raw, hash, {kind} FROM records ORDER BY seq"
     )
     while batch := cursor.fetchmany(_FETCH):
         for row in batch:
@@ -141,7 +142,7 @@ def _walk(conn: sqlite3.Connection, file: Path, gateway_id: str, anchor: tuple[i
 
 def _check(row: tuple[Any, ...], expected: int, prev_hash: str, gateway_id: str) -> tuple[int, str] | None:
     """``(bad_seq, reason)`` for the first thing wrong with this row, or None."""
-    seq, gateway_time, equipment_id, parameter, payload, raw, hash_ = row
+    seq, gateway_time, equipment_id, parameter, payload, raw, hash_, kind = row
     if seq != expected:
         if expected == 1:
             return 1, f"seq 1 missing (the journal starts at seq {seq})"
@@ -171,4 +172,14 @@ def _check(row: tuple[Any, ...], expected: int, prev_hash: str, gateway_id: str)
     for column, value in (("gateway_time", gateway_time), ("equipment_id", equipment_id), ("parameter", parameter)):
         if body.get(column) != value:
             return seq, f"seq {seq}: column {column} is {value!r} but the record says {body.get(column)!r} (row edited)"
+    if kind != "-" and not _kind_matches(kind, body.get("kind")):
+        return seq, f"seq {seq}: column kind is {kind!r} but the record says {body.get('kind')!r} (row edited)"
     return None
+
+
+def _kind_matches(column: str | None, recorded: object) -> bool:
+    """Rows from before journal version 4 carry their kind only when they are events or alarms (the
+    ones the index by parameter holds); a NULL on an event would hide it from that index."""
+    if column is None:
+        return recorded not in INDEXED_KINDS
+    return column == recorded

@@ -98,7 +98,7 @@ def bound_record_seqs(audit: Iterable[dict[str, Any]], ids: set[str]) -> dict[st
 def binding_areas(reader: JournalReader, lot_id: str) -> dict[str, str]:
     """The ISA-95 area of each piece of equipment the lot was bound to, from the binding records."""
     areas: dict[str, str] = {}
-    for record in reader.of_parameter(BINDING_PARAMETER):
+    for record in reader.events_of(BINDING_PARAMETER):
         if record.lot_id == lot_id and record.isa95 is not None:
             areas[record.equipment_id] = record.isa95.area
     return areas

@@ -128,7 +128,7 @@ async def test_a_version_1_journal_is_upgraded_on_open(journal_path: Path, make_
         await fill(journal, make_draft, 3)
     with closing(sqlite3.connect(journal_path, isolation_level=None)) as db:  # make it look like version 1
         for statement in ("DROP TABLE dead_letters", "DROP TABLE audit", "DROP TABLE resolutions",
-                          "DROP INDEX records_parameter"):
+                          "DROP INDEX records_event", "ALTER TABLE records DROP COLUMN kind"):
             db.execute(statement)
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with JournalReader(journal_path) as reader:  # a reader copes with the old layout
@@ -137,4 +137,42 @@ async def test_a_version_1_journal_is_upgraded_on_open(journal_path: Path, make_
     async with Journal.open(journal_path, gateway_id=GW) as journal:
         await journal.settle("sink:mes", 3, rejected=[(1, "bad")])
     with JournalReader(journal_path) as reader:
-        assert reader.meta["schema_version"] == "3" and len(reader.dead_letters()) == 1
+        assert reader.meta["schema_version"] == "4" and len(reader.dead_letters()) == 1
+
+
+async def test_a_version_3_journal_gets_its_events_indexed_on_open(journal_path: Path, make_draft: MakeDraft) -> None:
+    async with Journal.open(journal_path, gateway_id=GW) as journal:
+        await fill(journal, make_draft, 4)
+        await journal.append([(make_draft(9, kind="event", parameter="lot_binding"), None),
+                              (make_draft(10, kind="alarm", parameter="particles_0_5um"), None)])
+    with closing(sqlite3.connect(journal_path, isolation_level=None)) as db:  # make it look like version 3
+        for statement in ("DROP INDEX records_event", "ALTER TABLE records DROP COLUMN kind",
+                          "CREATE INDEX records_parameter ON records (parameter, seq)",
+                          "UPDATE meta SET value = '3' WHERE key = 'schema_version'"):
+            db.execute(statement)
+    with JournalReader(journal_path) as reader:  # a reader of the old layout finds events without the column
+        assert [r.seq for r in reader.events_of("lot_binding")] == [5]
+    async with Journal.open(journal_path, gateway_id=GW):
+        pass
+    with closing(sqlite3.connect(journal_path)) as db:
+        kinds = db.execute("SELECT seq, kind FROM records ORDER BY seq").fetchall()
+        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert kinds == [(1, None), (2, None), (3, None), (4, None), (5, "event"), (6, "alarm")]  # only events rewritten
+    assert "records_event" in indexes and "records_parameter" not in indexes
+    with JournalReader(journal_path) as reader:
+        assert reader.meta["schema_version"] == "4"
+        assert [r.seq for r in reader.events_of("lot_binding")] == [5]
+        assert [r.seq for r in reader.events_of("particles_0_5um")] == [6]  # the readings are not in the index
+        assert [r.seq for r in reader.of_parameter("particles_0_5um")] == [1, 2, 3, 4, 6]
+    assert verify(journal_path).ok
+
+
+async def test_lookups_of_events_use_the_index(journal_path: Path, make_draft: MakeDraft) -> None:
+    async with Journal.open(journal_path, gateway_id=GW) as journal:
+        await fill(journal, make_draft, 3)
+    with closing(sqlite3.connect(journal_path)) as db:
+        from gateway.journal._schema import EVENTS_CONDITION
+
+        plan = db.execute(f"EXPLAIN QUERY PLAN SELECT seq FROM records WHERE {EVENTS_CONDITION}"
+                          " AND parameter = ? AND seq > ? ORDER BY seq", ("lot_binding", 0)).fetchall()
+    assert "records_event" in " ".join(str(row[-1]) for row in plan)

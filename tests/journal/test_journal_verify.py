@@ -119,6 +119,21 @@ def test_an_edited_index_column_is_named(written: Path, tamper) -> None:
     assert first_bad == 50 and reason.startswith("seq 50: column equipment_id is 'pc-9'")
 
 
+def test_an_event_hidden_from_the_index_by_parameter_is_named(written: Path, tamper) -> None:
+    tamper(written, "UPDATE records SET kind = 'alarm' WHERE seq = 12")  # a reading shown as an alarm
+    assert _bad(written) == (12, "seq 12: column kind is 'alarm' but the record says 'measurement' (row edited)")
+    tamper(written, "UPDATE records SET kind = 'measurement' WHERE seq = 12")
+    assert verify(written).ok
+
+
+async def test_an_event_whose_kind_was_blanked_is_named(journal_path: Path, make_draft, tamper) -> None:
+    """A NULL kind is how older rows say "not an event"; on an event it would hide it from lookups by parameter."""
+    async with Journal.open(journal_path, gateway_id="gw-1") as journal:
+        await journal.append([(make_draft(0), None), (make_draft(1, kind="event", parameter="lot_binding"), None)])
+    tamper(journal_path, "UPDATE records SET kind = NULL WHERE seq = 2")
+    assert _bad(journal_path) == (2, "seq 2: column kind is None but the record says 'event' (row edited)")
+
+
 def test_a_payload_from_another_gateway_is_named(written: Path, tamper, stored_row) -> None:
     payload, _, _ = stored_row(written, 30)
     forged = payload.replace(b'"gateway_id":"gw-1"', b'"gateway_id":"gw-2"')

@@ -152,7 +152,8 @@ async def test_another_writer_is_refused_loudly(journal_path: Path, make_draft, 
     async with Journal.open(journal_path, gateway_id="gw-1") as journal:
         await journal.append([(make_draft(0), None)])
         payload, _, hash_ = stored_row(journal_path, 1)
-        tamper(journal_path, ("INSERT INTO records VALUES (2, 't', 'x', 'p', ?, NULL, ?)", (payload, hash_)))
+        row = ("INSERT INTO records VALUES (2, 't', 'x', 'p', ?, NULL, ?, 'measurement')", (payload, hash_))
+        tamper(journal_path, row)
         with pytest.raises(JournalError, match="another process is writing"):
             await journal.append([(make_draft(1), None)])
         assert journal.last_seq == 2  # it continues from the file's head, never forks it
