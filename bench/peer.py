@@ -211,7 +211,7 @@ def _lines(path: Path) -> int:
         return f.read().count(b"\n")
 
 
-def write_site(work: Path, port: int, quantity: int, interval_ms: float) -> Path:
+def write_site(work: Path, port: int, quantity: int, interval_ms: float, commit_window_ms: float = 0) -> Path:
     """A site with one device whose generated map makes every register a reading (device knowledge as data)."""
     points = "".join(
         f"  r{i:03d}: {{table: holding, address: {i}, type: uint16, parameter: {PARAMETER_PREFIX}{i:03d}, unit: Cel,"
@@ -225,7 +225,7 @@ def write_site(work: Path, port: int, quantity: int, interval_ms: float) -> Path
     site = work / "site.yaml"
     site.write_text(
         "gateway: {id: gw-peer}\n"
-        "journal: {path: journal.sqlite, synchronous: full}\n"
+        f"journal: {{path: journal.sqlite, synchronous: full, commit_window_ms: {commit_window_ms:g}}}\n"
         "equipment:\n"
         f"  - {{id: DAQ-1, class: temperature_daq, kind: modbus, transport: tcp, host: 127.0.0.1, port: {port},\n"
         f"     device_id: 1, register_map: peer-bench.yaml, poll_interval_s: {interval_ms / 1000:g}}}\n"
@@ -234,9 +234,9 @@ def write_site(work: Path, port: int, quantity: int, interval_ms: float) -> Path
 
 
 def measure_gateway(port: int, quantity: int, interval_ms: float, work: Path, run: int,
-                    warmup_s: float, seconds: float) -> Measure:
+                    warmup_s: float, seconds: float, commit_window_ms: float = 0) -> Measure:
     work.mkdir()
-    site = write_site(work, port, quantity, interval_ms)
+    site = write_site(work, port, quantity, interval_ms, commit_window_ms)
     journal = work / "journal.sqlite"
     log = work / "gateway.log"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -301,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="length of each measured window")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds after the first read before measuring")
     p.add_argument("--repeat", type=int, default=2, help="runs of every peer and Q, in turns")
+    p.add_argument("--commit-window-ms", type=float, default=0.0,
+                   help="the gateway's journal.commit_window_ms (default 0: a commit per read)")
     p.add_argument("--quick", action="store_true", help="one run, 8 s windows (about a minute)")
     p.add_argument("--keep", action="store_true", help="keep the work folder (flows, site, map, logs, journals)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -316,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         script = node_red_script()
         server, port = start_server(max(args.quantities))
         print(f"{_pins()} vs cgt-gateway {__version__}: interval {args.interval_ms:g} ms, {args.seconds:g} s "
-              f"windows, {args.repeat} run(s), {os.cpu_count()} cores", file=sys.stderr)
+              f"windows, {args.repeat} run(s), {os.cpu_count()} cores, gateway commit window "
+              f"{args.commit_window_ms:g} ms", file=sys.stderr)
         for run in range(1, args.repeat + 1):
             for q in args.quantities:
                 print(f"run {run}, Q = {q}: Node-RED ...", file=sys.stderr, flush=True)
@@ -324,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                 args.warmup, args.seconds))
                 print(f"run {run}, Q = {q}: gateway ...", file=sys.stderr, flush=True)
                 measures.append(measure_gateway(port, q, args.interval_ms, work / f"gateway-{run}-{q}", run,
-                                                args.warmup, args.seconds))
+                                                args.warmup, args.seconds, args.commit_window_ms))
     except BenchError as exc:
         print(f"bench/peer.py: {exc}", file=sys.stderr)
         return 2
@@ -337,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     summary = ratios(measures)
     if args.json:
-        config = {k: getattr(args, k) for k in ("quantities", "interval_ms", "seconds", "warmup", "repeat")}
+        names = ("quantities", "interval_ms", "seconds", "warmup", "repeat", "commit_window_ms")
+        config = {k: getattr(args, k) for k in names}
         print(json.dumps({"config": {**config, "peer": _pins(), "gateway": __version__, "cores": os.cpu_count()},
                           "measures": [m.as_dict() for m in measures], "ratios": summary}, indent=2))
     else:

@@ -189,12 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="15 s warm-up, 45 s measured (about a minute)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--keep", action="store_true", help="keep the work folder (site, maps, journal, logs)")
+    p.add_argument("--commit-window-ms", type=float, default=0.0,
+                   help="the gateway's journal.commit_window_ms (default 0: each read committed at once)")
     p.add_argument("--profile", type=Path, metavar="FILE",
                    help="run the gateway under cProfile, stats to FILE (the figures then include the profiler)")
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.seconds = 15.0, 45.0
-    plan = Plan()
+    plan = Plan(commit_window_ms=args.commit_window_ms)
     workdir = Path(tempfile.mkdtemp(prefix="cgt-bench-suite-"))
     groups: list[SimGroup] = []
     gateway = None

@@ -54,6 +54,8 @@ class Plan:
     target_tags_per_s: int = TARGET_TAGS_PER_S
     #: The journal's retention (the soak keeps its journal bounded); None keeps everything.
     retention_days: float | None = None
+    #: The journal's commit window (journal.commit_window_ms); 0 commits each read at once.
+    commit_window_ms: float = 0
 
     @property
     def devices(self) -> int:
@@ -216,7 +218,7 @@ def _write(workdir: Path, plan: Plan, endpoints: Mapping[str, Mapping[str, Any]]
     })
     site = {
         "gateway": {"id": "gw-suite", "description": "typical suite footprint bench (bench/suite.py)"},
-        "journal": {"path": "journal.sqlite", "synchronous": "full",
+        "journal": {"path": "journal.sqlite", "synchronous": "full", "commit_window_ms": plan.commit_window_ms,
                     **({"retention_days": plan.retention_days} if plan.retention_days else {})},
         "api": {"listen": f"127.0.0.1:{api_port}", "users_file": "users.yaml"},
         "supervisor": {"backoff_initial_s": 0.5, "backoff_max_s": 5},

@@ -143,6 +143,7 @@ async def run_gateway(
         gateway_id=site.gateway.id,
         synchronous=site.journal.synchronous,
         min_free_bytes=int(site.journal.min_free_mb * 1e6),
+        commit_window_s=site.journal.commit_window_ms / 1000,
     ) as journal:
         first_seq = journal.last_seq
         identity = await _start_identity(loaded, journal, pipelines.values())

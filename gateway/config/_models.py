@@ -188,6 +188,12 @@ class JournalConfig(BaseModel):
     min_free_mb: float = Field(
         default=256, ge=0, description="free disk below which new records are refused, loudly; 0 disables"
     )
+    commit_window_ms: float = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="how long an idle journal waits for more reads to share a commit: less CPU, more latency",
+    )
 
     _resolve = field_validator("path")(resolve_path)
 

@@ -14,6 +14,12 @@ settled; an append that does not fit waits, in arrival order, until a transactio
 bound is admitted alone into an empty journal and committed as one transaction of its own,
 because a caller's batch (one device read) must become durable atomically.
 
+Commit window: by default an idle writer starts a transaction as soon as an append arrives. With
+``commit_window_s`` it first waits that long (or until ``max_batch_rows`` are queued) for more, so
+slow, steady traffic (a device polled every few milliseconds, a suite of devices at 1 Hz) shares
+one fsync among several reads: less CPU a record, that much more latency. Appends still return
+only once durable.
+
 Cancelling an ``append`` that is still waiting for room withdraws it; once queued, its records are
 committed whatever happens to the caller. ``close`` commits everything queued and waiting first.
 """
@@ -77,6 +83,7 @@ class Journal:
         max_batch_rows: int = 2000,
         max_pending_rows: int = 10_000,
         min_free_bytes: int = 0,
+        commit_window_s: float = 0.0,
     ) -> None:
         if not gateway_id or not isinstance(gateway_id, str):
             raise ValueError("gateway_id must be a non-empty string")
@@ -84,11 +91,14 @@ class Journal:
             raise ValueError(f"synchronous must be one of {get_args(Synchronous)}, not {synchronous!r}")
         if max_batch_rows < 1 or max_pending_rows < 1:
             raise ValueError("max_batch_rows and max_pending_rows must be at least 1")
+        if not 0 <= commit_window_s < 60:
+            raise ValueError(f"commit_window_s must be at least 0 and under a minute, not {commit_window_s!r}")
         self._path = Path(path)
         self._gateway_id = gateway_id
         self._synchronous = synchronous
         self._max_batch_rows = max_batch_rows
         self._max_pending_rows = max_pending_rows
+        self._commit_window_s = commit_window_s
         self._store = WriterStore(self._path, gateway_id, synchronous, min_free_bytes)
         self._state: _State = "new"
         self._executor: ThreadPoolExecutor | None = None
@@ -354,6 +364,20 @@ class Journal:
             self._expected = outcome.head
             loop.call_soon_threadsafe(self._settled, outcome)
 
+    async def _gather(self, deadline: float) -> None:
+        """Let more appends join the next transaction until ``deadline``, a full batch or close."""
+        loop = asyncio.get_running_loop()
+        while self._state == "open" and self._queued_rows < self._max_batch_rows:
+            delay = deadline - loop.time()
+            if delay <= 0:
+                return
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            except TimeoutError:
+                return
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -364,6 +388,8 @@ class Journal:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
+                if self._commit_window_s:
+                    await self._gather(loop.time() + self._commit_window_s)
                 await loop.run_in_executor(self._executor, self._commit_while_queued, loop)
             if self._waiting:  # cannot happen: a waiting append is admitted as soon as the queue empties
                 raise RuntimeError(f"{len(self._waiting)} appends left waiting by the journal writer")

@@ -51,6 +51,31 @@ async def test_group_commit_coalesces_concurrent_appends(journal_path: Path, mak
     assert stats.largest_batch >= 50
 
 
+async def test_a_commit_window_gathers_reads_arriving_one_after_another(journal_path: Path, make_draft) -> None:
+    """Reads that come in turn (not together) share one fsync; a full batch does not wait the window out."""
+    async with Journal.open(journal_path, gateway_id="gw-1", commit_window_s=1.0, max_batch_rows=50) as journal:
+        async with asyncio.timeout(10):
+            appends = []
+            for i in range(5):
+                appends.append(asyncio.ensure_future(journal.append([(make_draft(i), None)] * 10)))
+                await asyncio.sleep(0.01)  # each read arrives on its own
+            committed = await asyncio.gather(*appends)
+        stats = journal.stats
+    assert (stats.rows, stats.transactions) == (50, 1), stats
+    assert _seqs(committed) == list(range(1, 51))
+
+
+async def test_close_does_not_wait_out_the_commit_window(journal_path: Path, make_draft) -> None:
+    window = 30.0
+    async with asyncio.timeout(10):  # closing, not the window's end, commits the lone append
+        async with Journal.open(journal_path, gateway_id="gw-1", commit_window_s=window) as journal:
+            pending = asyncio.ensure_future(journal.append([(make_draft(0), None)]))
+            await asyncio.sleep(0)
+        assert (await pending)[0].seq == 1
+    with pytest.raises(ValueError, match="commit_window_s"):
+        Journal(journal_path, gateway_id="gw-1", commit_window_s=-1)
+
+
 async def test_batches_are_bounded_but_one_append_is_never_split(journal_path: Path, make_draft) -> None:
     async with Journal.open(journal_path, gateway_id="gw-1", max_batch_rows=25) as journal:
         small = await asyncio.gather(*(journal.append([(make_draft(i), None)] * 10) for i in range(10)))
