@@ -40,21 +40,26 @@ class Attribution:
     ) -> list[dict[str, Any]]:
         """Set each row's lot context; return the exception rows to journal after them."""
         exceptions: list[dict[str, Any]] = []
-        for row in list(rows):
+        moment: Any = None
+        context: dict[str, Any] = {}
+        for row in rows:
             at = row.get("source_time") or row["gateway_time"]
-            binding = self._binding_for(at, device_lot)
-            if binding is not None:
-                row.update(lot_id=binding.lot_id, coi_id=binding.coi_id, din=binding.din,
-                           process_step=binding.process_step or device_step)
-            elif self.mode == "equipment":
-                row.update(lot_id=device_lot, process_step=device_step)
-            else:
-                row.update(lot_id=None, process_step=device_step)
+            if at is not moment:  # the rows of one read share their moment: look its binding up once
+                moment, context = at, self._context(at, device_lot, device_step)
+            row.update(context)
         if rows:
             exception = self._exception(rows[0], device_lot)
             if exception is not None:
                 exceptions.append(exception)
         return exceptions
+
+    def _context(self, at: Any, device_lot: str | None, device_step: str | None) -> dict[str, Any]:
+        """The lot context of a record at ``at``: the binding's, else the device's (or none)."""
+        binding = self._binding_for(at, device_lot)
+        if binding is not None:
+            return {"lot_id": binding.lot_id, "coi_id": binding.coi_id, "din": binding.din,
+                    "process_step": binding.process_step or device_step}
+        return {"lot_id": device_lot if self.mode == "equipment" else None, "process_step": device_step}
 
     def _binding_for(self, at: Any, device_lot: str | None) -> Binding | None:
         if self.mode == "equipment":
