@@ -20,7 +20,7 @@ async def test_cli_json_line_then_sigterm_exits_0() -> None:
         info = json.loads(line)
         assert info["endpoint"] == f"opc.tcp://127.0.0.1:{info['port']}/cgt/closed-processor/"
         assert info["profile"] == "lads" and info["security"] == "none"
-        async with Client(info["endpoint"], timeout=2) as client:
+        async with Client(info["endpoint"], timeout=10) as client:
             assert await read(client, "DeviceSet/ClosedProcessor/DeviceState/CurrentState") == "Operating"
     finally:
         returncode, stderr = await stop_cli(proc)

@@ -20,7 +20,7 @@ async def test_restart_keeps_the_port_and_the_run_and_drops_sessions() -> None:
     async with ClosedProcessorSim(seed=3, time_scale=100.0, update_interval_s=0.05) as sim:
         run_id = await sim.start_program("CAR-T-STD", "LOT-7", "OP-1")
         port = sim.port
-        async with Client(sim.endpoint, timeout=2) as client:
+        async with Client(sim.endpoint, timeout=10) as client:
             assert sim.session_count() == 1
             assert await read(client, f"{ACTIVE}/DeviceProgramRunId") == run_id
             await sim.restart()
@@ -28,7 +28,7 @@ async def test_restart_keeps_the_port_and_the_run_and_drops_sessions() -> None:
             with pytest.raises((ConnectionError, ua.UaError, TimeoutError)):
                 await read(client, f"{ACTIVE}/DeviceProgramRunId")
         assert sim.port == port
-        async with Client(sim.endpoint, timeout=2) as fresh:
+        async with Client(sim.endpoint, timeout=10) as fresh:
             assert await read(fresh, f"{ACTIVE}/DeviceProgramRunId") == run_id
             assert await read(fresh, f"{ACTIVE}/SupervisoryJobId") == "LOT-7"
             assert sim.session_count() == 1
@@ -38,12 +38,12 @@ async def test_restart_keeps_the_port_and_the_run_and_drops_sessions() -> None:
         sim.inject("restart")  # the same, from a scenario: runs in a task the simulator owns
         await eventually(lambda: sim.state().restart_count == 2, what="the injected restart")
         assert sim.port == port
-        async with Client(sim.endpoint, timeout=2) as again:
+        async with Client(sim.endpoint, timeout=10) as again:
             assert await read(again, f"{ACTIVE}/DeviceProgramRunId") == run_id
 
 
 async def _secure_client(sim: ClosedProcessorSim, tmp_path: Path, mode: ua.MessageSecurityMode) -> Client:
-    client = Client(sim.endpoint, timeout=2)
+    client = Client(sim.endpoint, timeout=10)
     client.application_uri = "urn:cgt-gateway:test:client"  # before the cert: the URI goes in the SAN
     cert, key = await client.setup_self_signed_certificate(tmp_path / "cli_key.pem", tmp_path / "cli_cert.der")
     assert sim.certificate_path is not None
@@ -59,7 +59,7 @@ async def test_sign_and_encrypt_client_trusting_the_server_cert_reads(tmp_path: 
         client = await _secure_client(sim, tmp_path, ua.MessageSecurityMode.SignAndEncrypt)
         async with client:
             assert await read(client, "DeviceSet/ClosedProcessor/Identification/Manufacturer") == "cgt-gateway"
-        plain = Client(sim.endpoint, timeout=2)
+        plain = Client(sim.endpoint, timeout=10)
         with pytest.raises(ua.UaError, match="No matching endpoints"):
             async with plain:
                 pass
@@ -69,7 +69,7 @@ async def test_certificate_change_gives_a_new_certificate_on_the_next_restart(tm
     async with ClosedProcessorSim(security="both", cert_dir=str(tmp_path / "srv")) as sim:
         assert sim.certificate_path is not None
         before = sim.certificate_path.read_bytes()
-        async with Client(sim.endpoint, timeout=2) as plain:  # "both" also offers None
+        async with Client(sim.endpoint, timeout=10) as plain:  # "both" also offers None
             assert await read(plain, "DeviceSet/ClosedProcessor/DeviceState/CurrentState") == "Operating"
         sim.inject("certificate_change")
         await sim.restart()
@@ -81,7 +81,7 @@ async def test_certificate_change_gives_a_new_certificate_on_the_next_restart(tm
 
 async def test_rotea_profile_start_protocol_and_state() -> None:
     async with ClosedProcessorSim(profile="rotea", seed=5, time_scale=10.0, update_interval_s=0.05) as sim:
-        async with Client(sim.endpoint, timeout=2) as client:
+        async with Client(sim.endpoint, timeout=10) as client:
             idx = await client.get_namespace_index("urn:cgt-gateway:sim:closed-processor")
             rotea = await client.nodes.objects.get_child([f"{idx}:DeviceSet", f"{idx}:Rotea"])
             assert await read(client, "DeviceSet/Rotea/ProtocolState") == "Idle"
@@ -98,8 +98,8 @@ async def test_rotea_profile_start_protocol_and_state() -> None:
 async def test_scenario_injects_and_restores_on_schedule() -> None:
     scenario = [{"after_s": 0.1, "inject": "door_open"}, {"after_s": 0.4, "restore": True}]
     async with ClosedProcessorSim(update_interval_s=0.05, scenario=scenario) as sim:
-        await eventually(lambda: "DoorOpen" in sim.state().alarms_active, timeout_s=2, what="door open")
-        await eventually(lambda: not sim.state().alarms_active, timeout_s=2, what="door closed again")
+        await eventually(lambda: "DoorOpen" in sim.state().alarms_active, timeout_s=10, what="door open")
+        await eventually(lambda: not sim.state().alarms_active, timeout_s=10, what="door closed again")
 
 
 def test_bad_arguments_are_errors() -> None:

@@ -31,5 +31,5 @@ async def test_freeze_leaves_requests_unanswered_until_cleared() -> None:
         sim.clear("freeze")
         assert await _state(client) == "Operating"  # the same connection, read again
         await client.disconnect()
-        async with Client(sim.endpoint, timeout=2) as fresh:
+        async with Client(sim.endpoint, timeout=10) as fresh:
             assert await _state(fresh) == "Operating"

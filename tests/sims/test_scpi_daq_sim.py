@@ -121,7 +121,7 @@ async def test_pty_endpoint_is_a_serial_instrument() -> None:
                     pass
                 return received.endswith(b"\n")
 
-            await eventually(reply, timeout_s=2, what="the *IDN? reply on the pty")
+            await eventually(reply, timeout_s=10, what="the *IDN? reply on the pty")
             assert received.decode().startswith("CGT Simulated Instruments,DAQ-4TC,")
         finally:
             os.close(fd)
@@ -131,8 +131,8 @@ async def test_a_scenario_plays_faults_on_the_timeline() -> None:
     scenario = [{"after_s": 0.05, "inject": "ln2_empty"}, {"after_s": 0.1, "inject": "excursion",
                                                           "temperature_c": -120, "duration_s": 60, "channel": 104}]
     async with ScpiDaqSim(scenario=scenario, noise_c=0.0) as sim, tcp(sim) as line:
-        await eventually(lambda: not sim.state().ln2_present, timeout_s=2, what="the LN2 to run out")
-        await eventually(lambda: sim.model.forced, timeout_s=2, what="the excursion")
+        await eventually(lambda: not sim.state().ln2_present, timeout_s=10, what="the LN2 to run out")
+        await eventually(lambda: sim.model.forced, timeout_s=10, what="the excursion")
         assert await line.ask("MEAS:TEMP? (@104)") == "-1.20000000E+02"
 
 
