@@ -3,7 +3,7 @@
 One file, WAL mode. ``meta`` says which gateway the journal belongs to and which schema it has;
 ``records`` is the chain (``payload`` and ``hash`` are the truth, the other columns are copies of
 payload members kept for indexed reads and checked by verify; only events and alarms are indexed by
-parameter, since an index by parameter over every reading doubled the cost of a row); ``cursors`` holds one position per
+parameter: an index over every reading doubled the cost of a row); ``cursors`` holds one position per
 sink; ``dead_letters`` the records a sink's receiver refused for good (kept until someone decides);
 ``audit`` the hash-chained trail of who did what and why (a binding, a refusal, a prune);
 ``resolutions`` the alarms acknowledged and identity exceptions resolved, by whom and why. When retention

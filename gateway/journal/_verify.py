@@ -103,13 +103,14 @@ def _walk(conn: sqlite3.Connection, file: Path, gateway_id: str, anchor: tuple[i
     notes: list[str] = []
     if pruned:
         notes.append(f"records 1 to {pruned} were pruned under retention; the chain is checked from seq {expected}")
-    kind = "kind" if has_column(conn, "records", "kind") else "'-'"  # version 4 on; older files have none
+    has_kind = has_column(conn, "records", "kind")  # version 4 on
     cursor = conn.execute(
-        f"SELECT seq, gateway_time, equipment_id, parameter, payload, raw, hash, {kind} FROM records ORDER BY seq"
+        f"SELECT seq, gateway_time, equipment_id, parameter, payload, raw, hash, {'kind' if has_kind else 'NULL'}"
+        " FROM records ORDER BY seq"
     )
     while batch := cursor.fetchmany(_FETCH):
         for row in batch:
-            bad = _check(row, expected, prev_hash, gateway_id)
+            bad = _check(row, expected, prev_hash, gateway_id, has_kind)
             if bad is not None:
                 return report(*bad)
             seq, hash_ = row[0], row[6]
@@ -140,7 +141,9 @@ def _walk(conn: sqlite3.Connection, file: Path, gateway_id: str, anchor: tuple[i
     return report(None, None, tuple(notes))
 
 
-def _check(row: tuple[Any, ...], expected: int, prev_hash: str, gateway_id: str) -> tuple[int, str] | None:
+def _check(
+    row: tuple[Any, ...], expected: int, prev_hash: str, gateway_id: str, has_kind: bool
+) -> tuple[int, str] | None:
     """``(bad_seq, reason)`` for the first thing wrong with this row, or None."""
     seq, gateway_time, equipment_id, parameter, payload, raw, hash_, kind = row
     if seq != expected:
@@ -172,7 +175,7 @@ def _check(row: tuple[Any, ...], expected: int, prev_hash: str, gateway_id: str)
     for column, value in (("gateway_time", gateway_time), ("equipment_id", equipment_id), ("parameter", parameter)):
         if body.get(column) != value:
             return seq, f"seq {seq}: column {column} is {value!r} but the record says {body.get(column)!r} (row edited)"
-    if kind != "-" and not _kind_matches(kind, body.get("kind")):
+    if has_kind and not _kind_matches(kind, body.get("kind")):
         return seq, f"seq {seq}: column kind is {kind!r} but the record says {body.get('kind')!r} (row edited)"
     return None
 
