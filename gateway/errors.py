@@ -54,6 +54,12 @@ class CommunicationError(DeviceError):
     quality = "Bad_CommunicationError"
 
 
+class DeviceTimeout(CommunicationError):
+    """The link is there but the device did not answer within its timeout: a silent or hung device."""
+
+    quality = "Bad_Timeout"
+
+
 class ProtocolError(DeviceError):
     """The device answered with something the protocol does not allow."""
 

@@ -9,7 +9,8 @@ supervisor's job, so pymodbus's own background reconnect is off (``reconnect_del
 
 Everything pymodbus raises or returns is translated here, once:
 
-* no answer, refused or lost link, timeout → :class:`CommunicationError`
+* no answer within the timeout and retries → :class:`DeviceTimeout` (recorded ``Bad_Timeout``)
+* refused or lost link, an answer that does not decode → :class:`CommunicationError`
 * an exception response → :class:`DeviceReportedError` with the Modbus exception code, except the two
   a TCP-to-RTU gateway sends for a device behind it that does not answer (10, 11): that is the link to
   the device being down, so :class:`CommunicationError`, and the outage is recorded as one
@@ -19,6 +20,7 @@ Everything pymodbus raises or returns is translated here, once:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -29,7 +31,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ExceptionResponse
 
-from gateway.errors import CommunicationError, ConfigError, DeviceReportedError, ProtocolError
+from gateway.errors import CommunicationError, ConfigError, DeviceReportedError, DeviceTimeout, ProtocolError
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +48,8 @@ EXCEPTION_NAMES = {
     11: "gateway target device failed to respond",
 }
 READ_FUNCTIONS = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+#: How pymodbus says a request went unanswered through its timeout and retries (transaction.py).
+_NO_RESPONSE = "No response received"
 _READ_METHODS = {1: "read_coils", 2: "read_discrete_inputs", 3: "read_holding_registers", 4: "read_input_registers"}
 WRITE_COIL, WRITE_REGISTER = 5, 6
 #: "Gateway path unavailable", "gateway target device failed to respond": no device answered.
@@ -139,6 +143,7 @@ class ModbusBus:
         self._lock = asyncio.Lock()
         # pymodbus's own timeout handles a silent device; this bounds a request whatever happens inside.
         self._guard_s = settings.timeout_s * (settings.retries + 1) + 1.0
+        self._undecodable = 0  # answers dropped because they did not decode (see _drop_undecodable)
         self._log = log.bind(bus=settings.endpoint)
 
     async def __aenter__(self) -> Self:
@@ -197,7 +202,7 @@ class ModbusBus:
                 str(s.serial_port), framer=FramerType.RTU, baudrate=s.baudrate, parity=s.parity,
                 stopbits=s.stopbits, bytesize=s.bytesize, timeout=s.timeout_s, retries=s.retries, reconnect_delay=0,
             )
-        _drop_undecodable(client)
+        _drop_undecodable(client, self._count_undecodable)
         return client
 
     async def read(self, table: str, address: int, count: int, *, device_id: int, equipment_id: str) -> list[Any]:
@@ -239,17 +244,35 @@ class ModbusBus:
         if getattr(response, "address", None) != address or list(getattr(response, "bits", []))[:1] != [value]:
             raise ProtocolError(f"write of coil {int(value)} was not echoed", equipment_id=equipment_id, address=where)
 
+    def _count_undecodable(self) -> None:
+        self._undecodable += 1
+
+    def _unanswered(self, message: str, equipment_id: str, where: str, undecodable: int) -> CommunicationError:
+        """A request that got no answer. pymodbus lets it run out its timeout whatever happened, so say
+        which: an answer came but did not decode, the link was lost under it, or the device was silent
+        on a link that is up (the only one recorded Bad_Timeout)."""
+        if self._undecodable > undecodable:
+            return CommunicationError(f"no valid answer: an answer that does not decode was dropped ({message})",
+                                      equipment_id=equipment_id, address=where)
+        if self._client is None or not self._client.connected:
+            return CommunicationError(f"link lost while waiting for the answer ({message})",
+                                      equipment_id=equipment_id, address=where)
+        return DeviceTimeout(message, equipment_id=equipment_id, address=where)
+
     async def _call(self, equipment_id: str, where: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Make one pymodbus request and translate whatever it raises (some of it raises before awaiting)."""
+        undecodable = self._undecodable
         try:
             async with asyncio.timeout(self._guard_s):
                 return await fn(*args, **kwargs)
         except TimeoutError as exc:
-            raise CommunicationError(f"no answer within {self._guard_s:.1f} s", equipment_id=equipment_id,
-                                     address=where) from exc
+            raise self._unanswered(f"no answer within {self._guard_s:.1f} s", equipment_id, where,
+                                   undecodable) from exc
         except ConnectionException as exc:
             raise CommunicationError(f"link down: {_text(exc)}", equipment_id=equipment_id, address=where) from exc
         except ModbusIOException as exc:
+            if _NO_RESPONSE in str(exc):  # pymodbus's words when its timeout and retries ran out
+                raise self._unanswered(f"no answer in time: {_text(exc)}", equipment_id, where, undecodable) from exc
             raise CommunicationError(f"no valid answer: {_text(exc)}", equipment_id=equipment_id,
                                      address=where) from exc
         except OSError as exc:
@@ -259,11 +282,12 @@ class ModbusBus:
                                 address=where) from exc
 
 
-def _drop_undecodable(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> None:
+def _drop_undecodable(client: AsyncModbusTcpClient | AsyncModbusSerialClient, dropped: Callable[[], None]) -> None:
     """An answer whose frame is whole but whose PDU does not decode (an unknown function code, a byte
     count past its data) makes pymodbus raise inside its protocol callback: asyncio then prints a
-    traceback and drops the connection. Such an answer is dropped here instead, so the request ends as
-    one that got no valid answer (CommunicationError after ``timeout_s``), logged once like any other.
+    traceback and drops the connection. Such an answer is dropped here instead (``dropped`` counts it), so
+    the request ends as one that got no valid answer (CommunicationError after ``timeout_s``), logged once
+    like any other.
     Found by the fuzz suite (tests/reliability/fuzz)."""
     framer = client.ctx.framer
     handle_frame = framer.handleFrame
@@ -272,6 +296,7 @@ def _drop_undecodable(client: AsyncModbusTcpClient | AsyncModbusSerialClient) ->
         try:
             return handle_frame(data, exp_devid, exp_tid)
         except ModbusIOException:
+            dropped()
             return len(data), None
 
     framer.handleFrame = handle  # type: ignore[method-assign]

@@ -28,7 +28,7 @@ from adapters.opcua.config import OpcUaEquipmentConfig
 from adapters.opcua.errors import SetupError
 from adapters.opcua.nodemap import NodeMap
 from adapters.opcua.status import MISSING_NODE_CODES, status_name
-from gateway.errors import CommunicationError, DeviceReportedError
+from gateway.errors import CommunicationError, DeviceReportedError, DeviceTimeout
 
 T = TypeVar("T")
 #: What asyncua raises when a call fails: a Bad status, a closed or refused socket, a timeout.
@@ -113,11 +113,15 @@ class Session:
         self._connected = False
 
     def error(self, message: str, exc: BaseException | None = None) -> CommunicationError:
-        """A CommunicationError naming equipment and endpoint, with the library's words when there are any."""
+        """A CommunicationError naming equipment and endpoint, with the library's words when there are any;
+        a DeviceTimeout when the server did not answer within the equipment's timeout."""
         if isinstance(exc, ua.UaStatusCodeError):
             message = f"{message}: {status_name(exc.code)}"
         elif exc is not None:
             message = f"{message}: {type(exc).__name__}{f' {exc}' if str(exc) else ''}"
+        if isinstance(exc, TimeoutError):
+            return DeviceTimeout(f"{message} (no answer within {self.eq.timeout_s:g} s)",
+                                 equipment_id=self.eq.id, address=self.eq.endpoint)
         return CommunicationError(message, equipment_id=self.eq.id, address=self.eq.endpoint)
 
     async def call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:

@@ -27,7 +27,7 @@ from pyvisa.constants import BufferOperation
 from pyvisa.errors import VisaIOError
 from pyvisa.resources import MessageBasedResource, SerialInstrument
 
-from gateway.errors import CommunicationError
+from gateway.errors import CommunicationError, DeviceTimeout
 
 T = TypeVar("T")
 
@@ -177,9 +177,9 @@ class VisaSession:
             return await future
         except VisaIOError as exc:
             if exc.abbreviation == "VI_ERROR_TMO":
-                message = f"no reply to {what!r} within {self.timeout_s:g} s"
-            else:
-                message = f"{what!r} failed: {exc.abbreviation} ({exc.description})"
+                raise DeviceTimeout(f"no reply to {what!r} within {self.timeout_s:g} s",
+                                    equipment_id=self.equipment_id, address=self.resource) from exc
+            message = f"{what!r} failed: {exc.abbreviation} ({exc.description})"
             raise CommunicationError(message, equipment_id=self.equipment_id, address=self.resource) from exc
         except (OSError, ValueError) as exc:  # pyvisa-py lets socket and serial errors through
             raise CommunicationError(

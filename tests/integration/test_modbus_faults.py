@@ -12,7 +12,7 @@ from test_modbus_support import Consumer, equipment, needs_socat, readings, valu
 from adapters.modbus import plugin
 from device_sims.particle_counter import ParticleCounterSim
 from gateway.adapter import SharedResources
-from gateway.errors import CommunicationError, DeviceError, DeviceReportedError, ProtocolError
+from gateway.errors import CommunicationError, DeviceError, DeviceReportedError, DeviceTimeout, ProtocolError
 from gateway.records import Quality
 
 
@@ -103,7 +103,8 @@ async def test_illegal_address_is_a_device_reported_error_naming_where() -> None
         assert "illegal data address" in str(err.value) and str(err.value).startswith("PC-1 modbus+tcp://")
 
 
-async def test_a_stalled_device_is_a_communication_error_within_its_timeout() -> None:
+async def test_a_stalled_device_is_a_timeout_within_its_timeout() -> None:
+    """The link stays up and the counter says nothing: Bad_Timeout, not a lost link."""
     async with ParticleCounterSim(profile="metone6000", sample_time_s=0.2, seed=34) as sim, \
             SharedResources() as res:
         eq = equipment(sim, timeout_s=0.3, retries=1)
@@ -113,10 +114,10 @@ async def test_a_stalled_device_is_a_communication_error_within_its_timeout() ->
             sim.inject("stall")
             loop = asyncio.get_running_loop()
             started = loop.time()
-            with pytest.raises(CommunicationError) as err:
+            with pytest.raises(DeviceTimeout) as err:
                 await anext(gen)
             assert loop.time() - started < 0.3 * 2 + 1.0
-            assert err.value.quality == "Bad_CommunicationError"
+            assert err.value.quality == "Bad_Timeout" and "no answer in time" in str(err.value)
             await gen.aclose()
         await sim.restore()
         consumer = Consumer(eq, res)  # the link comes back without a restart of anything

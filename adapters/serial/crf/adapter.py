@@ -35,7 +35,7 @@ from adapters.serial.crf.config import CrfEquipmentConfig
 from adapters.serial.crf.translate import LineAssembler, LineResult, Translator
 from adapters.serial.transport import SerialLine
 from gateway.adapter import ConnectedAdapter
-from gateway.errors import CommunicationError
+from gateway.errors import DeviceTimeout
 from gateway.records import ReadingBatch, utc_now
 
 log = structlog.get_logger(__name__)
@@ -81,7 +81,7 @@ class CrfAdapter(ConnectedAdapter):
                         for query in [q for q, types in waiting.items() if _answers(result.message, q, types)]:
                             del waiting[query]
         except TimeoutError:
-            raise CommunicationError(
+            raise DeviceTimeout(
                 f"no answer to {', '.join(waiting)} within {self.eq.reply_timeout_s:g} s",
                 equipment_id=self.eq.id, address=self.eq.port,
             ) from None
@@ -96,7 +96,7 @@ class CrfAdapter(ConnectedAdapter):
                 async with asyncio.timeout(self.eq.silence_timeout_s):
                     data = await self.line.read()
             except TimeoutError:
-                raise CommunicationError(
+                raise DeviceTimeout(
                     f"no line from the freezer for {self.eq.silence_timeout_s:g} s",
                     equipment_id=self.eq.id, address=self.eq.port,
                 ) from None

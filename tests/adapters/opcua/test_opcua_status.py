@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from asyncua import ua
 
-from adapters.opcua.session import chunks, first_certificate
+from adapters.opcua import load_node_map
+from adapters.opcua.config import OpcUaEquipmentConfig, node_map_path
+from adapters.opcua.session import Session, chunks, first_certificate
 from adapters.opcua.status import convert_value, quality_of, status_name, timestamp
+from gateway.errors import CommunicationError, DeviceTimeout
 from gateway.records import Quality
 
 S = ua.StatusCodes
@@ -82,3 +85,16 @@ def test_first_certificate_of_a_chain() -> None:
     cert = bytes([0x30, 0x82, 0x00, 0x03, 1, 2, 3])
     assert first_certificate(cert + bytes([0x30, 0x01, 9])) == cert
     assert first_certificate(bytes([0x30, 0x02, 7, 8, 0x30])) == bytes([0x30, 0x02, 7, 8])
+
+
+def test_a_service_call_the_server_left_unanswered_is_a_timeout_not_a_lost_link() -> None:
+    eq = OpcUaEquipmentConfig.model_validate({
+        "id": "CP-1", "class": "cell_processor", "kind": "opcua", "endpoint": "opc.tcp://127.0.0.1:4840/cgt/",
+        "node_map": "lads-closed-processor", "timeout_s": 2.0,
+    })
+    session = Session(eq, load_node_map(node_map_path("lads-closed-processor", None)))
+    silent = session.error("read failed", TimeoutError())
+    assert isinstance(silent, DeviceTimeout) and silent.quality == "Bad_Timeout"
+    assert "no answer within 2 s" in str(silent) and str(silent).startswith("CP-1 opc.tcp://")
+    lost = session.error("read failed", ConnectionResetError("reset by peer"))
+    assert type(lost) is CommunicationError and lost.quality == "Bad_CommunicationError"
