@@ -18,7 +18,7 @@ $(STAMP):
 	@$(BIN)/python -m pip install --quiet -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-system-deps:  ## install what the tests need from the OS (socat for RTU over a pty pair, mosquitto for MQTT, chromium for the dashboard)
+system-deps:  ## install what the tests need from the OS (socat for RTU over a pty pair, mosquitto for MQTT, chromium for the dashboard, libfaketime for clock jumps)
 	@command -v socat >/dev/null 2>&1 || { \
 	  echo "installing socat (Modbus RTU tests run over a pty pair) ..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq socat >/dev/null; }
@@ -32,6 +32,10 @@ system-deps:  ## install what the tests need from the OS (socat for RTU over a p
 	@test -x /usr/bin/chromium || { \
 	  echo "installing chromium (the dashboard test runs the page in headless Chromium) ..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@# The gateway-clock reliability test moves the gateway process's wall clock with libfaketime.
+	@ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || { \
+	  echo "installing libfaketime (the reliability suite jumps the gateway's clock) ..."; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libfaketime >/dev/null; }
 
 demo: $(STAMP)  ## run the gateway against simulated equipment, printing records live
 	$(BIN)/cgt-gateway run -c config/demo.yaml --show

@@ -219,9 +219,10 @@ class GatewayProcess:
     ``journal`` is the site's journal file, read for progress; ``runs`` counts the starts.
     """
 
-    def __init__(self, site: Path, journal: Path) -> None:
+    def __init__(self, site: Path, journal: Path, *, env: dict[str, str] | None = None) -> None:
         self.site = site
         self.journal = journal
+        self.env = {**os.environ, **env} if env else None  # extra environment for the process
         self.runs = 0
         self.proc: asyncio.subprocess.Process | None = None
         self._logs: list[Path] = []
@@ -244,7 +245,7 @@ class GatewayProcess:
         with log_path.open("wb") as log_file:  # the child keeps its own copy of the descriptor
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "gateway.cli", "--log-format", "json", "run", "-c", str(self.site),
-                cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_file,
+                cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_file, env=self.env,
             )  # fmt: skip
         if wait_open:
             run = self.runs
