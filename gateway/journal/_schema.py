@@ -102,6 +102,8 @@ def connect_writer(path: Path, gateway_id: str, synchronous: Synchronous) -> sql
     """
     if not path.parent.is_dir():
         raise JournalError(f"{path}: directory {path.parent} does not exist; create it or fix the journal path")
+    if not path.exists():
+        _create(path, gateway_id)
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
@@ -123,6 +125,25 @@ def connect_writer(path: Path, gateway_id: str, synchronous: Synchronous) -> sql
         conn.close()
         raise
     return conn
+
+
+def _create(path: Path, gateway_id: str) -> None:
+    """Make a new journal beside ``path`` and rename it into place, so that the file at ``path`` is a
+    whole journal from the moment it exists: a reader (``verify``, a sink, a qualification rig) that
+    opens it while the writer starts never finds an SQLite file without the schema."""
+    draft = path.with_name(f"{path.name}.creating")
+    draft.unlink(missing_ok=True)  # a creation a crash cut short; the writer lock is ours
+    try:
+        conn = sqlite3.connect(draft, isolation_level=None)
+        try:
+            _initialise_or_check(conn, draft, gateway_id)
+        finally:
+            conn.close()
+        os.replace(draft, path)
+    except sqlite3.Error as exc:
+        draft.unlink(missing_ok=True)
+        raise JournalError(f"{path}: cannot create the journal: {exc}") from exc
+    fsync_directory(path)
 
 
 def connect_reader(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:

@@ -271,3 +271,16 @@ async def test_flush_waits_for_appends_whose_callers_were_cancelled(journal_path
             task.cancel()
         await asyncio.gather(*callers, return_exceptions=True)
         assert await journal.flush() == 40 == journal.last_seq
+
+
+async def test_a_new_journal_appears_whole_and_a_creation_cut_short_is_redone(journal_path: Path, make_draft) -> None:
+    """The file is made under another name and renamed into place, so a reader never finds an SQLite file
+    without the schema (a qualification rig polling the journal of a gateway it just started did)."""
+    leftover = journal_path.with_name(f"{journal_path.name}.creating")
+    leftover.write_bytes(b"half a journal from a creation a crash cut short")
+    async with Journal.open(journal_path, gateway_id="gw-1") as journal:
+        assert not leftover.exists()
+        with JournalReader(journal_path) as reader:
+            assert reader.last_seq() == 0 and reader.meta["gateway_id"] == "gw-1"
+        await journal.append([(make_draft(0), None)])
+    assert verify(journal_path).ok
